@@ -1,0 +1,317 @@
+"""out_team_disproportionality: query rates per team and origin against three benchmarks.
+
+Pure and Dagster-free; notebooks call `compute_team_disproportionality` on materialised core
+tables. METHODS.md §0–2, §4 and §8; docs/methodology.md explains every choice.
+"""
+
+from __future__ import annotations
+
+import calendar
+from dataclasses import asdict, dataclass
+from datetime import date
+from typing import Literal
+
+import polars as pl
+
+from assets.schema import ALL_TEAMS, ORIGINS, QUERY_TYPES
+
+BENCHMARKS = ("team_residents", "area_residents", "resident_only")
+"""Population benchmarks, METHODS.md §0: (a) residents of the team's area (default), (b)
+residents of the whole covered area, (c) only queries of residents of the team's area."""
+
+STRATA = ("sex", "age_band")
+
+OUTPUT_COLUMNS = (
+    "period_start", "period_end", "query_type", "benchmark", "team_code", "origin",
+    "query_count", "person_count", "population", "queries_per_1000",
+    "rate_ratio", "rate_ratio_ci_low", "rate_ratio_ci_high",
+    "std_ratio", "std_ratio_ci_low", "std_ratio_ci_high", "p_value", "q_value",
+    "shrunk_ratio", "shrunk_ci_low", "shrunk_ci_high",
+    "unlinked_count", "rate_ratio_bound_low", "rate_ratio_bound_high",
+)
+
+
+@dataclass(frozen=True)
+class AnalysisSettings:
+    """Analysis choices recorded with every output (DESIGN.md §3)."""
+
+    reference_origin: str = "NL"
+    """Reference origin code; at group level its group label is used."""
+    confidence_level: float = 0.95
+    origin_level: Literal["code", "group"] = "code"
+    """Origin classification level: CBS 2022 origin codes or the three coarse groups."""
+    disclosure_threshold: int = 10
+    """Cells with fewer persons (or events) than this are suppressed in publication/."""
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+    @property
+    def reference(self) -> str:
+        """The reference value in the origin column at the chosen level."""
+        if self.origin_level == "group":
+            return ORIGINS[self.reference_origin][1]
+        return self.reference_origin
+
+
+@dataclass(frozen=True)
+class Period:
+    """The inclusive dates covered by a set of export months, and its length in years."""
+
+    start: date
+    end: date
+
+    @classmethod
+    def from_months(cls, months: list[str]) -> Period:
+        if not months:
+            raise ValueError("no months to analyse")
+        first, last = min(months), max(months)
+        y0, m0 = map(int, first.split("-"))
+        y1, m1 = map(int, last.split("-"))
+        return cls(date(y0, m0, 1), date(y1, m1, calendar.monthrange(y1, m1)[1]))
+
+    @property
+    def years(self) -> float:
+        # NOTE: rates are per year of the period: days / 365.25.
+        return ((self.end - self.start).days + 1) / 365.25
+
+
+def choose_population_year(years: list[int], period: Period) -> int:
+    """The population reference year for a period: the latest 1 January on or before its start
+    (CBS counts residents on 1 January), else the earliest year available."""
+    if not years:
+        raise ValueError("population has no rows: no denominator")
+    before = [y for y in years if y <= period.start.year]
+    return max(before) if before else min(years)
+
+
+def _origin_expr(settings: AnalysisSettings) -> pl.Expr:
+    return pl.col("origin_group" if settings.origin_level == "group" else "origin")
+
+
+def aggregate_queries(queries: pl.LazyFrame, settings: AnalysisSettings) -> pl.DataFrame:
+    """One row per query_type × team_code × residence_team × origin × sex × age_band of linked
+    queries with `query_count`, plus rows with null origin for unlinked queries."""
+    return (
+        queries.group_by(
+            "query_type", "team_code", "residence_team",
+            _origin_expr(settings).alias("origin"), "sex", "age_band",
+        )
+        .agg(query_count=pl.len())
+        .collect()
+    )
+
+
+def count_persons(queries: pl.LazyFrame, settings: AnalysisSettings) -> pl.DataFrame:
+    """One row per query_type × benchmark scope × team_code (and ALL) × origin: distinct persons.
+
+    Distinct counts do not add up over teams or strata, so they are counted per cell here.
+    """
+    linked = queries.filter(pl.col("is_linked")).with_columns(
+        _origin_expr(settings).alias("origin"))
+    resident = linked.filter(pl.col("residence_team") == pl.col("team_code"))
+    parts = [
+        linked.group_by("query_type", "team_code", "origin").agg(person_count=pl.col("person_key").n_unique())
+        .with_columns(scope=pl.lit("all")),
+        linked.group_by("query_type", "origin").agg(person_count=pl.col("person_key").n_unique())
+        .with_columns(team_code=pl.lit(ALL_TEAMS), scope=pl.lit("all")),
+        resident.group_by("query_type", "team_code", "origin").agg(
+            person_count=pl.col("person_key").n_unique()).with_columns(scope=pl.lit("resident")),
+        linked.filter(pl.col("residence_team").is_not_null()).group_by("query_type", "origin").agg(
+            person_count=pl.col("person_key").n_unique()
+        ).with_columns(team_code=pl.lit(ALL_TEAMS), scope=pl.lit("resident")),
+    ]
+    frames = pl.collect_all([p.select("query_type", "scope", "team_code", "origin", "person_count")
+                             for p in parts])
+    return pl.concat(frames)
+
+
+def _numerators(cells: pl.DataFrame) -> dict[str, pl.DataFrame]:
+    """Per benchmark scope, query counts per query_type × team_code (with ALL) × origin × stratum."""
+    linked = cells.filter(pl.col("origin").is_not_null())
+    keys = ["query_type", "team_code", "origin", *STRATA]
+
+    def with_all(frame: pl.DataFrame) -> pl.DataFrame:
+        teams = frame.group_by(keys).agg(pl.col("query_count").sum())
+        total = frame.group_by([k for k in keys if k != "team_code"]).agg(
+            pl.col("query_count").sum()).with_columns(team_code=pl.lit(ALL_TEAMS))
+        return pl.concat([teams, total.select(teams.columns)])
+
+    everyone = with_all(linked)
+    # NOTE: resident_only keeps queries of people living in the team's area; its ALL row keeps
+    # queries of anyone living in the covered area, wherever in it they were queried.
+    residents = pl.concat([
+        linked.filter(pl.col("residence_team") == pl.col("team_code"))
+        .group_by(keys).agg(pl.col("query_count").sum()),
+        linked.filter(pl.col("residence_team").is_not_null())
+        .group_by([k for k in keys if k != "team_code"]).agg(pl.col("query_count").sum())
+        .with_columns(team_code=pl.lit(ALL_TEAMS)).select(keys + ["query_count"]),
+    ])
+    return {"all": everyone, "resident": residents}
+
+
+def _denominators(population: pl.DataFrame, settings: AnalysisSettings) -> dict[str, pl.DataFrame]:
+    """Residents per team_code (with ALL) × origin × stratum, per benchmark."""
+    pop = population.with_columns(origin=_origin_expr_pop(settings))
+    keys = ["team_code", "origin", *STRATA]
+    teams = pop.group_by(keys).agg(pl.col("population").sum())
+    area = pop.group_by(["origin", *STRATA]).agg(pl.col("population").sum())
+    team_codes = teams.select("team_code").unique()
+    with_all = pl.concat([teams, area.with_columns(team_code=pl.lit(ALL_TEAMS)).select(teams.columns)])
+    # NOTE: area_residents: every team's queries are set against the residents of the whole
+    # covered area of the same origin and stratum.
+    area_for_teams = pl.concat([
+        team_codes.join(area, how="cross").select(teams.columns),
+        area.with_columns(team_code=pl.lit(ALL_TEAMS)).select(teams.columns),
+    ])
+    return {"team_residents": with_all, "area_residents": area_for_teams, "resident_only": with_all}
+
+
+def _origin_expr_pop(settings: AnalysisSettings) -> pl.Expr:
+    if settings.origin_level == "group":
+        return pl.col("origin").replace_strict({c: g for c, (_, g) in ORIGINS.items()})
+    return pl.col("origin")
+
+
+def compute_team_disproportionality(
+    queries: pl.LazyFrame,
+    population: pl.DataFrame,
+    *,
+    months: list[str],
+    settings: AnalysisSettings = AnalysisSettings(),
+) -> pl.DataFrame:
+    """One row per query_type × benchmark × team_code (and ALL) × origin: counts, rates, ratios.
+
+    Parameters
+    ----------
+    queries : core query rows of both query types for the months analysed (core table schema).
+    population : core_population (all years; the reference year is chosen for the period).
+    months : the export months analysed; they define period_start, period_end and the years.
+    settings : reference origin, confidence level, origin level.
+
+    Every team × origin with residents gets a row, also when it has no queries (count 0).
+    """
+    from assets.stats.rates import rate_ratio_table
+
+    period = Period.from_months(months)
+    year = choose_population_year(population["year"].unique().to_list(), period)
+    pop = population.filter(pl.col("year") == year)
+    cells = aggregate_queries(queries, settings)
+    numerators = _numerators(cells)
+    denominators = _denominators(pop, settings)
+    persons = count_persons(queries, settings)
+    unlinked = cells.filter(pl.col("origin").is_null())
+    unlinked = pl.concat([
+        unlinked.group_by("query_type", "team_code").agg(unlinked_count=pl.col("query_count").sum()),
+        unlinked.group_by("query_type").agg(unlinked_count=pl.col("query_count").sum())
+        .with_columns(team_code=pl.lit(ALL_TEAMS)).select("query_type", "team_code", "unlinked_count"),
+    ])
+    keys = ["team_code", "origin", *STRATA]
+    parts = []
+    for query_type in QUERY_TYPES:
+        for benchmark in BENCHMARKS:
+            scope = "resident" if benchmark == "resident_only" else "all"
+            num = numerators[scope].filter(pl.col("query_type") == query_type).drop("query_type")
+            den = denominators[benchmark]
+            # NOTE: the grid is every stratum with residents; queries in a stratum without
+            # residents (e.g. visitors of an age absent from a small area) cannot be rated and
+            # are reported through query_count only.
+            grid = den.join(num, on=keys, how="left").with_columns(
+                pl.col("query_count").fill_null(0),
+                exposure=pl.col("population") * period.years,
+            )
+            ratable = grid.filter(pl.col("exposure") > 0)
+            crude = rate_ratio_table(
+                ratable, count="query_count", exposure="exposure", group="origin",
+                reference=settings.reference, by=("team_code",), level=settings.confidence_level,
+            ).select("team_code", "origin", rate_ratio="ratio", rate_ratio_ci_low="ci_low",
+                     rate_ratio_ci_high="ci_high", crude_p_value="p_value")
+            std = rate_ratio_table(
+                ratable, count="query_count", exposure="exposure", group="origin",
+                reference=settings.reference, by=("team_code",), strata=STRATA,
+                level=settings.confidence_level,
+            ).select("team_code", "origin", std_ratio="ratio", std_ratio_ci_low="ci_low",
+                     std_ratio_ci_high="ci_high", p_value="p_value")
+            totals = num.group_by("team_code", "origin").agg(pl.col("query_count").sum())
+            cell_pop = den.group_by("team_code", "origin").agg(pl.col("population").sum())
+            table = (
+                cell_pop.join(totals, on=["team_code", "origin"], how="left")
+                .with_columns(pl.col("query_count").fill_null(0))
+                .join(crude, on=["team_code", "origin"], how="left")
+                .join(std, on=["team_code", "origin"], how="left")
+                .join(persons.filter((pl.col("query_type") == query_type)
+                                     & (pl.col("scope") == scope)).drop("query_type", "scope"),
+                      on=["team_code", "origin"], how="left")
+                .join(unlinked.filter(pl.col("query_type") == query_type).drop("query_type"),
+                      on="team_code", how="left")
+                .with_columns(
+                    pl.col("person_count").fill_null(0),
+                    pl.col("unlinked_count").fill_null(0),
+                    query_type=pl.lit(query_type),
+                    benchmark=pl.lit(benchmark),
+                )
+            )
+            parts.append(table)
+    table = pl.concat(parts, how="diagonal_relaxed")
+    table = _add_bounds(table, settings, period)
+    table = _add_multiplicity(table, settings)
+    return (
+        table.with_columns(
+            period_start=pl.lit(period.start),
+            period_end=pl.lit(period.end),
+            queries_per_1000=pl.when(pl.col("population") > 0).then(
+                pl.col("query_count") / pl.col("population") / period.years * 1000),
+        )
+        .select(OUTPUT_COLUMNS)
+        .sort("query_type", "benchmark", pl.col("team_code") == ALL_TEAMS, "team_code", "origin")
+    )
+
+
+def _add_bounds(table: pl.DataFrame, settings: AnalysisSettings, period: Period) -> pl.DataFrame:
+    """Missing-origin bounds on the crude ratio (METHODS.md §8): every unlinked query of the
+    team given to the reference origin (lower) or to the group (upper)."""
+    from assets.stats.shrinkage import missing_origin_bounds
+
+    ref = table.filter(pl.col("origin") == settings.reference).select(
+        "query_type", "benchmark", "team_code", ref_count="query_count", ref_population="population")
+    joined = table.join(ref, on=["query_type", "benchmark", "team_code"], how="left").with_row_index(
+        "_row")
+    ratable = joined.filter((pl.col("population") > 0) & (pl.col("ref_population") > 0))
+    bounds = missing_origin_bounds(
+        ratable["query_count"], ratable["population"], ratable["ref_count"],
+        ratable["ref_population"], ratable["unlinked_count"],
+    )
+    return joined.join(
+        ratable.select("_row").with_columns(
+            rate_ratio_bound_low=bounds["ratio_lower_bound"],
+            rate_ratio_bound_high=bounds["ratio_upper_bound"]),
+        on="_row", how="left",
+    ).drop("_row", "ref_count", "ref_population")
+
+
+def _add_multiplicity(table: pl.DataFrame, settings: AnalysisSettings) -> pl.DataFrame:
+    """BH q-values over every non-reference test of the run; empirical-Bayes shrinkage of the
+    standardised log ratios across teams, per query type × benchmark × origin (METHODS.md §4)."""
+    from scipy.stats import norm
+
+    from assets.stats.shrinkage import bh_q_values, shrink_log_ratios_within
+
+    table = table.with_row_index("_id")
+    tested = table.filter((pl.col("origin") != settings.reference) & pl.col("p_value").is_not_null())
+    table = table.join(tested.select("_id", q_value=bh_q_values(tested["p_value"])),
+                       on="_id", how="left")
+    # NOTE: the standard error of log std_ratio is recovered from its symmetric Wald interval.
+    z = norm.ppf(0.5 + settings.confidence_level / 2)
+    teams = tested.filter(
+        (pl.col("team_code") != ALL_TEAMS) & (pl.col("std_ratio") > 0)
+        & (pl.col("std_ratio_ci_low") > 0) & pl.col("std_ratio_ci_high").is_finite()
+    ).with_columns(
+        _log=pl.col("std_ratio").log(),
+        _se=(pl.col("std_ratio_ci_high").log() - pl.col("std_ratio_ci_low").log()) / (2 * z),
+    )
+    shrunk = shrink_log_ratios_within(
+        teams.select("_id", "query_type", "benchmark", "origin", "_log", "_se"),
+        log_ratio="_log", std_error="_se", by=("query_type", "benchmark", "origin"),
+        level=settings.confidence_level,
+    ).select("_id", "shrunk_ratio", "shrunk_ci_low", "shrunk_ci_high")
+    return table.join(shrunk, on="_id", how="left").sort("_id").drop("_id")

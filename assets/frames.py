@@ -1,0 +1,192 @@
+"""Reading the landing zone (DESIGN.md §4) into typed polars frames, Parquet or CSV alike.
+
+Every failure raises `InputError` with a message that names the file and the column and counts
+rows, never a value: these messages reach logs and the Dagster event log.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import polars as pl
+
+from assets.identifiers import refuse_if_identifiers
+from assets.schema import (
+    MONTH_PATTERN,
+    PERSONS,
+    POPULATION,
+    PSEUDONYM_COLUMNS,
+    QUERY_SCHEMAS,
+    TEAM_AREAS,
+)
+
+
+class StopcheckError(Exception):
+    """An error raised by stopcheck itself: its message is ours and holds no person-level value."""
+
+
+class InputError(StopcheckError):
+    """A landing-zone file is missing, unreadable or breaks the column contract."""
+
+
+@dataclass(frozen=True)
+class ReadResult:
+    """A typed frame and the warnings its reading produced (e.g. extra columns ignored)."""
+
+    frame: pl.DataFrame
+    warnings: tuple[str, ...] = ()
+
+
+def query_dir(landing: Path, query_type: str) -> Path:
+    """Folder of the monthly files of one query type."""
+    return Path(landing) / "meos" / f"{query_type}_queries"
+
+
+def cbs_file(landing: Path, name: str) -> Path:
+    """Path of a CBS file (persons, population), Parquet preferred over CSV."""
+    return _pick(Path(landing) / "cbs", name)
+
+
+def team_areas_file(landing: Path) -> Path:
+    return Path(landing) / "reference" / "team_areas.csv"
+
+
+def _pick(folder: Path, stem: str) -> Path:
+    candidates = [folder / f"{stem}.parquet", folder / f"{stem}.csv"]
+    present = [p for p in candidates if p.exists()]
+    if len(present) > 1:
+        raise InputError(f"{folder}: both {stem}.parquet and {stem}.csv exist; keep one")
+    return present[0] if present else candidates[0]
+
+
+def list_months(landing: Path) -> list[str]:
+    """Export months (YYYY-MM) present in the landing zone, over both query types, sorted."""
+    months = set()
+    for query_type in QUERY_SCHEMAS:
+        folder = query_dir(landing, query_type)
+        if folder.is_dir():
+            for path in folder.iterdir():
+                if path.suffix in (".parquet", ".csv") and re.match(MONTH_PATTERN, path.stem):
+                    months.add(path.stem)
+    return sorted(months)
+
+
+def month_file(landing: Path, query_type: str, month: str) -> Path:
+    """The file of one query type and export month (may not exist)."""
+    return _pick(query_dir(landing, query_type), month)
+
+
+def read_table(path: Path, schema: pl.Schema, *, pseudonym_columns: tuple[str, ...] = ()
+               ) -> ReadResult:
+    """Read one landing file, refuse it if it holds a raw identifier, and cast it to `schema`.
+
+    The privacy guard (assets.identifiers) sees every column of the file, extra ones included,
+    before anything else looks at it. Raises RawIdentifierError for a raw identifier, InputError for a missing or unreadable file, a missing column, or values that do not
+    parse as the contract's type (with the count of such values). Extra columns are dropped with
+    a warning. An empty file gives an empty frame: whether that is acceptable is the caller's call.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise InputError(f"{path}: file missing")
+    try:
+        if path.suffix == ".parquet":
+            raw = pl.read_parquet(path)
+        else:
+            raw = pl.read_csv(path, infer_schema=False, encoding="utf8")
+    except Exception as exc:  # noqa: BLE001 - any reader failure means the file is unusable
+        # NOTE: only the exception's type is reported: reader messages can quote file content.
+        raise InputError(f"{path}: unreadable or truncated ({type(exc).__name__})") from None
+    refuse_if_identifiers(raw, source=str(path), pseudonym_columns=pseudonym_columns)
+    missing = [c for c in schema if c not in raw.columns]
+    if missing:
+        raise InputError(f"{path}: missing column(s) {', '.join(missing)}")
+    extra = [c for c in raw.columns if c not in schema]
+    warnings = tuple(f"{path}: extra column {c} ignored" for c in extra)
+    frame = raw.select(
+        [_cast_column(raw[name], dtype, path) for name, dtype in schema.items()]
+    )
+    return ReadResult(frame, warnings)
+
+
+def _cast_column(column: pl.Series, dtype: pl.DataType, path: Path) -> pl.Series:
+    name, source = column.name, column.dtype
+    if source == pl.Null:
+        return column.cast(dtype)
+    if isinstance(source, pl.Categorical | pl.Enum):
+        column, source = column.cast(pl.String), pl.String
+    if source == dtype:
+        return column
+    if isinstance(dtype, pl.Datetime) and isinstance(source, pl.Datetime):
+        if source.time_zone is None:
+            raise InputError(
+                f"{path}: column {name} is a timestamp without time zone; "
+                "the contract requires UTC instants (timestamp with tz)"
+            )
+        return column.dt.convert_time_zone("UTC").dt.cast_time_unit("us")
+    if source == pl.String:
+        if isinstance(dtype, pl.Datetime):
+            # NOTE: ISO 8601 with offset is the CSV contract; a value without one fails.
+            cast = column.str.to_datetime(time_zone="UTC", time_unit="us", strict=False)
+            return _checked(column, cast, path, "ISO 8601 timestamps with offset")
+        if dtype == pl.Boolean:
+            cast = column.str.to_lowercase().replace_strict(
+                {"true": True, "false": False}, default=None, return_dtype=pl.Boolean)
+            return _checked(column, cast, path, "true/false")
+        if dtype.is_integer():
+            return _checked(column, column.cast(dtype, strict=False), path, "integers")
+    if dtype.is_integer() and source.is_integer():
+        return _checked(column, column.cast(dtype, strict=False), path, "integers in range")
+    raise InputError(f"{path}: column {name} has type {source}, expected {dtype}")
+
+
+def _checked(before: pl.Series, after: pl.Series, path: Path, what: str) -> pl.Series:
+    bad = int((before.is_not_null() & after.is_null()).sum())
+    if bad:
+        raise InputError(f"{path}: column {before.name}: {bad} value(s) are not {what}")
+    return after.alias(before.name)
+
+
+def read_query_month(landing: Path, query_type: str, month: str) -> ReadResult:
+    """Read the monthly export of one query type, typed, with a `source_file` column."""
+    path = month_file(landing, query_type, month)
+    result = read_table(path, QUERY_SCHEMAS[query_type],
+                        pseudonym_columns=PSEUDONYM_COLUMNS[query_type])
+    if result.frame.height == 0:
+        raise InputError(f"{path}: empty month (0 rows)")
+    frame = result.frame.with_columns(source_file=pl.lit(path.name))
+    return ReadResult(frame, result.warnings)
+
+
+def read_earlier_query_ids(landing: Path, query_type: str, month: str) -> pl.Series:
+    """query_id of every row in the months before `month`, for the cross-month uniqueness rule.
+
+    NOTE: read from the landing zone rather than the warehouse so that a month's result never
+    depends on which other partitions happen to be materialised: the earlier month keeps an id.
+    """
+    ids = []
+    for earlier in list_months(landing):
+        path = month_file(landing, query_type, earlier)
+        if earlier >= month or not path.exists():
+            continue
+        try:
+            if path.suffix == ".parquet":
+                ids.append(pl.read_parquet(path, columns=["query_id"])["query_id"].cast(pl.String))
+            else:
+                ids.append(pl.read_csv(path, columns=["query_id"], infer_schema=False)["query_id"])
+        except Exception:  # noqa: BLE001 - an unreadable earlier month fails in its own partition
+            continue
+    return pl.concat(ids).drop_nulls() if ids else pl.Series("query_id", [], pl.String)
+
+
+def read_persons(landing: Path) -> ReadResult:
+    return read_table(cbs_file(landing, "persons"), PERSONS, pseudonym_columns=("pseudonym",))
+
+
+def read_population(landing: Path) -> ReadResult:
+    return read_table(cbs_file(landing, "population"), POPULATION)
+
+
+def read_team_areas(landing: Path) -> ReadResult:
+    return read_table(team_areas_file(landing), TEAM_AREAS)

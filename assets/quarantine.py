@@ -1,0 +1,128 @@
+"""Row-level validation of query exports: every row is either valid or quarantined with one reason.
+
+The rules are checked in the order of QUARANTINE_REASONS and a row gets the first rule it breaks,
+so each rejected row has exactly one stable reason code. Counts in = counts out by construction,
+and `split_queries` asserts it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+import polars as pl
+
+from assets.frames import StopcheckError
+from assets.schema import BUURT_PATTERN, PSEUDONYM_COLUMNS, PSEUDONYM_PATTERN, QUERY_REASONS, TIMEZONE
+
+QUARANTINE_REASONS: tuple[str, ...] = (
+    "null_query_id",
+    "duplicate_query_id",
+    "null_queried_at",
+    "outside_month",
+    "null_team_code",
+    "unknown_team",
+    "null_officer_pseudonym",
+    "null_plate_pseudonym",
+    "bad_pseudonym",
+    "bad_query_reason",
+    "bad_buurt_code",
+)
+"""Stable reason codes, in the order the rules are applied."""
+
+QUARANTINE_COLUMNS = (
+    "source_file", "query_type", "month", "reason", "query_id", "queried_at",
+    "team_code", "query_reason", "buurt_code", "hit",
+)
+"""Columns kept for a quarantined row: its non-identifying columns (pseudonyms are dropped)."""
+
+
+@dataclass(frozen=True)
+class SplitResult:
+    """Valid rows (the raw columns) and quarantined rows (QUARANTINE_COLUMNS) of one month."""
+
+    valid: pl.DataFrame
+    quarantine: pl.DataFrame
+
+
+def month_bounds_utc(month: str) -> tuple[datetime, datetime]:
+    """[start, end) of an export month in Europe/Amsterdam time, as UTC instants."""
+    year, mon = map(int, month.split("-"))
+    tz = ZoneInfo(TIMEZONE)
+    start = datetime(year, mon, 1, tzinfo=tz)
+    end = datetime(year + mon // 12, mon % 12 + 1, 1, tzinfo=tz)
+    utc = ZoneInfo("UTC")
+    return start.astimezone(utc), end.astimezone(utc)
+
+
+def _reason_expr(query_type: str, month: str, team_codes: list[str],
+                 earlier_ids: pl.Series) -> pl.Expr:
+    start, end = month_bounds_utc(month)
+    pseudonyms = PSEUDONYM_COLUMNS[query_type]
+    bad_pseudonym = pl.any_horizontal(
+        [pl.col(c).is_not_null() & ~pl.col(c).str.contains(PSEUDONYM_PATTERN) for c in pseudonyms]
+    )
+    # NOTE: the first occurrence of an id in file order is kept, later ones are duplicates;
+    # an id already used in an earlier month makes every row of this month a duplicate.
+    duplicate = ~pl.col("query_id").is_first_distinct() | pl.col("query_id").is_in(
+        earlier_ids.implode())
+    rules: list[tuple[str, pl.Expr]] = [
+        ("null_query_id", pl.col("query_id").is_null()),
+        ("duplicate_query_id", duplicate),
+        ("null_queried_at", pl.col("queried_at").is_null()),
+        ("outside_month", (pl.col("queried_at") < start) | (pl.col("queried_at") >= end)),
+        ("null_team_code", pl.col("team_code").is_null()),
+        ("unknown_team", ~pl.col("team_code").is_in(pl.Series(team_codes, dtype=pl.String).implode())),
+        ("null_officer_pseudonym", pl.col("officer_pseudonym").is_null()),
+        ("null_plate_pseudonym",
+         pl.col("plate_pseudonym").is_null() if query_type == "plate" else pl.lit(False)),
+        ("bad_pseudonym", bad_pseudonym),
+        ("bad_query_reason",
+         pl.col("query_reason").is_not_null()
+         & ~pl.col("query_reason").is_in(pl.Series(QUERY_REASONS).implode())),
+        ("bad_buurt_code",
+         pl.col("buurt_code").is_not_null() & ~pl.col("buurt_code").str.contains(BUURT_PATTERN)),
+    ]
+    assert tuple(name for name, _ in rules) == QUARANTINE_REASONS
+    expr = pl.lit(None, pl.String)
+    for name, broken in reversed(rules):
+        expr = pl.when(broken.fill_null(False)).then(pl.lit(name)).otherwise(expr)
+    return expr
+
+
+def split_queries(raw: pl.DataFrame, *, query_type: str, month: str, team_codes: list[str],
+                  earlier_ids: pl.Series | None = None) -> SplitResult:
+    """Split one month of raw queries (with `source_file`) into valid and quarantined rows.
+
+    Parameters
+    ----------
+    raw : the month's rows as read from the landing zone, typed, plus `source_file`.
+    query_type : "person" or "plate".
+    month : the export month "YYYY-MM"; `queried_at` must lie inside it in Europe/Amsterdam time.
+    team_codes : the teams of team_areas; any other team_code is quarantined as unknown_team.
+    earlier_ids : query_id values of earlier months; reuse is a duplicate_query_id.
+    """
+    earlier = earlier_ids if earlier_ids is not None else pl.Series([], dtype=pl.String)
+    tagged = raw.with_columns(
+        _reason=_reason_expr(query_type, month, team_codes, earlier.cast(pl.String))
+    )
+    valid = tagged.filter(pl.col("_reason").is_null()).drop("_reason")
+    quarantine = tagged.filter(pl.col("_reason").is_not_null()).select(
+        pl.col("source_file"),
+        query_type=pl.lit(query_type),
+        month=pl.lit(month),
+        reason=pl.col("_reason"),
+        query_id=pl.col("query_id"),
+        queried_at=pl.col("queried_at"),
+        team_code=pl.col("team_code"),
+        query_reason=pl.col("query_reason"),
+        buurt_code=pl.col("buurt_code"),
+        hit=pl.col("hit"),
+    )
+    if valid.height + quarantine.height != raw.height:
+        raise StopcheckError(
+            f"{query_type} {month}: {raw.height} rows in, {valid.height} valid + "
+            f"{quarantine.height} quarantined out"
+        )
+    return SplitResult(valid, quarantine)

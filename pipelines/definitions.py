@@ -1,0 +1,34 @@
+"""The one Definitions of stopcheck: asset modules by group, checks, jobs, schedules, sensors."""
+
+import dagster as dg
+
+from assets import monthly, reference_tables, statistics
+from pipelines.io_managers import ParquetIOManager
+from pipelines.jobs import JOBS
+from pipelines.resources import LandingZone
+
+GROUPS = {"reference": reference_tables, "monthly": monthly, "statistics": statistics}
+"""Asset module per group: adding an asset to a module adds it to the graph and its job."""
+
+all_assets = [
+    asset
+    for group, module in GROUPS.items()
+    for asset in dg.load_assets_from_modules([module], group_name=group)
+]
+
+
+
+def build_definitions(landing_dir: str = "", warehouse_dir: str = "") -> dg.Definitions:
+    """The Definitions, with paths given here or (when empty) resolved at run time from
+    STOPCHECK_LANDING_DIR / STOPCHECK_WAREHOUSE_DIR and the DESIGN.md §3 defaults."""
+    return dg.Definitions(
+        assets=all_assets,
+        jobs=JOBS,
+        resources={
+            "landing": LandingZone(path=landing_dir),
+            "io_manager": ParquetIOManager(warehouse_dir=warehouse_dir),
+        },
+    )
+
+
+defs = build_definitions()

@@ -1,0 +1,83 @@
+"""Parquet IO manager writing the warehouse layout of DESIGN.md §5.
+
+`<warehouse>/<asset>.parquet` for unpartitioned assets, `<warehouse>/<asset>/<month>.parquet`
+for monthly ones; zstd; written to a temporary file and renamed, so a killed run never leaves a
+partial file. Metadata is aggregate only: row count, column schema, settings and code version.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import dagster as dg
+import polars as pl
+
+from assets.provenance import code_version
+from pipelines.resources import DEFAULT_WAREHOUSE, resolve_dir
+
+
+def write_parquet_atomic(frame: pl.DataFrame, path: Path, metadata: dict[str, str]) -> None:
+    """Write `frame` to `path` via a temporary file in the same folder and an atomic rename."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        frame.write_parquet(tmp, compression="zstd", metadata=metadata)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+class ParquetIOManager(dg.ConfigurableIOManager):
+    """Stores polars DataFrames as Parquet; loads them as DataFrame or LazyFrame by annotation."""
+
+    warehouse_dir: str = ""
+
+    @property
+    def root(self) -> Path:
+        return resolve_dir(self.warehouse_dir, "STOPCHECK_WAREHOUSE_DIR", DEFAULT_WAREHOUSE)
+
+    def _path(self, asset_key: dg.AssetKey, partition: str | None) -> Path:
+        base = self.root.joinpath(*asset_key.path)
+        return base / f"{partition}.parquet" if partition else base.with_suffix(".parquet")
+
+    def handle_output(self, context: dg.OutputContext, obj: pl.DataFrame) -> None:
+        partition = None
+        if context.has_asset_partitions:
+            keys = context.asset_partition_keys
+            if len(keys) != 1:
+                raise ValueError(f"{context.asset_key.to_user_string()}: one partition per output")
+            partition = keys[0]
+        settings = context.output_metadata.get("settings")
+        stamp = {"stopcheck:code_version": code_version()}
+        if settings is not None:
+            stamp["stopcheck:settings"] = json.dumps(settings.value, sort_keys=True)
+        path = self._path(context.asset_key, partition)
+        write_parquet_atomic(obj, path, stamp)
+        context.add_output_metadata({
+            "dagster/row_count": obj.height,
+            "dagster/column_schema": dg.TableSchema(columns=[
+                dg.TableColumn(name, str(dtype)) for name, dtype in obj.schema.items()
+            ]),
+            "code_version": code_version(),
+            "file": dg.MetadataValue.path(str(path)),
+        })
+
+    def load_input(self, context: dg.InputContext) -> pl.DataFrame | pl.LazyFrame:
+        key = context.asset_key
+        if context.has_asset_partitions:
+            paths = [self._path(key, p) for p in context.asset_partition_keys]
+        else:
+            paths = [self._path(key, None)]
+        missing = [p for p in paths if not p.exists()]
+        if missing:
+            names = ", ".join(p.stem for p in missing[:12])
+            raise FileNotFoundError(
+                f"{key.to_user_string()}: {len(missing)} partition file(s) not materialised "
+                f"({names}); materialise them first"
+            )
+        lazy = pl.scan_parquet(paths) if paths else None
+        if context.dagster_type.typing_type is pl.LazyFrame:
+            return lazy
+        return lazy.collect()

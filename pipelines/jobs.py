@@ -1,0 +1,24 @@
+"""Jobs: each selects asset groups; schedules, sensors and `stopcheck run` launch these."""
+
+import dagster as dg
+
+from pipelines.partitions import MONTHS
+
+reference_job = dg.define_asset_job(
+    "reference_job",
+    selection=dg.AssetSelection.groups("reference"),
+    description="CBS persons, population and team areas: read, check, key.",
+)
+monthly_job = dg.define_asset_job(
+    "monthly_job",
+    selection=dg.AssetSelection.groups("monthly"),
+    partitions_def=MONTHS,
+    description="One export month: read, guard, quarantine, link.",
+)
+statistics_job = dg.define_asset_job(
+    "statistics_job",
+    selection=dg.AssetSelection.groups("statistics", "publication"),
+    description="Every out_ table over all materialised months, then publication.",
+)
+
+JOBS = [reference_job, monthly_job, statistics_job]

@@ -1,0 +1,8 @@
+"""Partitions: one per export month present in the landing zone."""
+
+import dagster as dg
+
+# NOTE: dynamic rather than calendar partitions: the months are whatever the police exported
+# (the sensor and `stopcheck run` register them), so a gap is visible as a missing export
+# instead of an empty calendar partition.
+MONTHS = dg.DynamicPartitionsDefinition(name="month")

@@ -1,0 +1,90 @@
+"""The whole graph on a small synthetic landing zone: files written, every row accounted for, and
+every crude ratio equal to one computed here independently from the landing-zone files."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import polars as pl
+import pytest
+
+from assets.disproportionality import BENCHMARKS
+
+OUT = "out_team_disproportionality.parquet"
+
+
+def test_run_succeeds(pipeline_run):
+    assert pipeline_run.failures == []
+
+
+@pytest.mark.parametrize("name", [
+    "raw_persons.parquet", "raw_population.parquet", "raw_team_areas.parquet",
+    "core_persons.parquet", "core_population.parquet", "core_team_areas.parquet", OUT,
+    "raw_person_queries/2025-01.parquet", "raw_plate_queries/2025-02.parquet",
+    "core_person_queries/2025-02.parquet", "core_plate_queries/2025-01.parquet",
+    "core_quarantine/2025-01.parquet",
+])
+def test_warehouse_layout(pipeline_run, name):
+    assert (pipeline_run.warehouse / name).is_file()
+
+
+def test_no_temporary_files_left(pipeline_run):
+    assert not [p for p in pipeline_run.warehouse.rglob("*") if p.name.endswith(".tmp")]
+
+
+def test_counts_in_equal_counts_out(pipeline_run):
+    w = pipeline_run.warehouse
+    for month in ("2025-01", "2025-02"):
+        rows_in = sum(pl.read_parquet(w / f"raw_{t}_queries" / f"{month}.parquet").height
+                      for t in ("person", "plate"))
+        rows_out = sum(pl.read_parquet(w / f"core_{t}" / f"{month}.parquet").height
+                       for t in ("person_queries", "plate_queries", "quarantine"))
+        assert rows_in == rows_out > 0
+
+
+def test_rows_for_every_team_both_types_and_benchmarks(pipeline_run):
+    out = pl.read_parquet(pipeline_run.warehouse / OUT)
+    teams = set(pl.read_csv(pipeline_run.landing / "reference" / "team_areas.csv")["team_code"])
+    for query_type in ("person", "plate"):
+        for benchmark in BENCHMARKS:
+            part = out.filter(query_type=query_type, benchmark=benchmark)
+            assert set(part["team_code"]) == teams | {"ALL"}
+    assert out.select("period_start", "period_end").unique().rows() == [
+        (date(2025, 1, 1), date(2025, 2, 28))]
+
+
+def independent_crude_ratios(landing) -> pl.DataFrame:
+    """team × origin crude rate ratios vs NL straight from the landing files (team_residents)."""
+    persons = pl.read_parquet(landing / "cbs" / "persons.parquet").select("pseudonym", "origin")
+    teams = pl.read_csv(landing / "reference" / "team_areas.csv")
+    population = (
+        pl.read_parquet(landing / "cbs" / "population.parquet")
+        .join(teams, on="wijk_code")
+        .group_by("team_code", "origin").agg(pl.col("population").sum())
+    )
+    frames = []
+    for query_type, subject in (("person", "subject_pseudonym"), ("plate", "holder_pseudonym")):
+        queries = pl.read_parquet(landing / "meos" / f"{query_type}_queries" / "*.parquet")
+        counts = (
+            queries.join(persons, left_on=subject, right_on="pseudonym")
+            .group_by("team_code", "origin").len("n")
+            .join(population, on=["team_code", "origin"], how="right")
+            .with_columns(pl.col("n").fill_null(0), query_type=pl.lit(query_type))
+        )
+        rate = pl.col("n") / pl.col("population")
+        ref = counts.filter(origin="NL").select("team_code", ref_rate=rate)
+        frames.append(counts.join(ref, on="team_code").with_columns(expected=rate / pl.col("ref_rate")))
+    return pl.concat(frames)
+
+
+def test_crude_ratio_equals_independent_computation(pipeline_run):
+    out = pl.read_parquet(pipeline_run.warehouse / OUT).filter(
+        pl.col("benchmark") == "team_residents", pl.col("team_code") != "ALL")
+    expected = independent_crude_ratios(pipeline_run.landing)
+    joined = out.join(expected, on=["query_type", "team_code", "origin"], how="inner")
+    assert joined.height == out.height == 2 * 13 * 10
+    assert (joined["query_count"] == joined["n"]).all()
+    assert ((joined["rate_ratio"] - joined["expected"]).abs() <= 1e-9 * joined["expected"]).all()
+    inside = joined.filter(pl.col("origin") != "NL")
+    assert ((inside["rate_ratio_ci_low"] <= inside["rate_ratio"])
+            & (inside["rate_ratio"] <= inside["rate_ratio_ci_high"])).all()
