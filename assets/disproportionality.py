@@ -315,3 +315,43 @@ def _add_multiplicity(table: pl.DataFrame, settings: AnalysisSettings) -> pl.Dat
         level=settings.confidence_level,
     ).select("_id", "shrunk_ratio", "shrunk_ci_low", "shrunk_ci_high")
     return table.join(shrunk, on="_id", how="left").sort("_id").drop("_id")
+
+
+def compute_thematic_disproportionality(
+    queries: pl.LazyFrame,
+    population: pl.DataFrame,
+    themes: tuple,
+    *,
+    months: list[str],
+    settings: AnalysisSettings = AnalysisSettings(),
+) -> pl.DataFrame:
+    """One row per theme × query_type × benchmark × team_code × origin: the columns of
+    out_team_disproportionality for the theme's slice, plus `theme` and `theme_fingerprint`.
+
+    A theme's queries are filtered by every filter; its residents only by sex, age band and
+    team (assets.themes). Its period is its month window within the months analysed; a theme
+    whose window holds none of them gives no rows.
+    """
+    from assets.themes import filter_population, filter_queries, theme_fingerprint
+
+    parts = []
+    for theme in themes:
+        window = [m for m in months if theme.months is None
+                  or theme.months.first <= m <= theme.months.last]
+        if not window:
+            continue
+        table = compute_team_disproportionality(
+            filter_queries(theme, queries), filter_population(theme, population),
+            months=window, settings=settings,
+        )
+        if theme.teams is not None:
+            # NOTE: the ALL row of a team theme would compare the chosen teams' queries with
+            # the residents of the whole area; only the teams themselves are meaningful.
+            table = table.filter(pl.col("team_code").is_in(list(theme.teams)))
+        parts.append(table.select(
+            theme=pl.lit(theme.name), theme_fingerprint=pl.lit(theme_fingerprint(theme)),
+            *table.columns,
+        ))
+    if not parts:
+        return pl.DataFrame()
+    return pl.concat(parts)

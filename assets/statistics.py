@@ -3,7 +3,12 @@
 import dagster as dg
 import polars as pl
 
-from assets.disproportionality import AnalysisSettings, compute_team_disproportionality
+from assets.disproportionality import (
+    AnalysisSettings,
+    compute_team_disproportionality,
+    compute_thematic_disproportionality,
+)
+from assets.themes import THEMES_PATH, load_themes, theme_fingerprint, validate_against_teams
 from assets.provenance import code_version
 from pipelines.privacy import withhold_values
 
@@ -17,7 +22,16 @@ class AnalysisConfig(dg.Config):
     disclosure_threshold: int = 10
 
     def settings(self) -> AnalysisSettings:
-        return AnalysisSettings(**self.model_dump())
+        return AnalysisSettings(**{k: getattr(self, k) for k in AnalysisSettings.__dataclass_fields__})
+
+
+class ThemeConfig(AnalysisConfig):
+    """AnalysisConfig plus which themes of the versioned themes file to compute."""
+
+    themes: list[str] = []
+    """Theme names; empty means every theme in the file."""
+    themes_file: str = ""
+    """Theme file; empty means the versioned themes.yaml of the repository."""
 
 
 def all_queries(*frames: pl.LazyFrame) -> pl.LazyFrame:
@@ -56,3 +70,32 @@ def out_team_disproportionality(
     table = compute_team_disproportionality(
         queries, core_population, months=months, settings=settings)
     return stamped(table, settings, months)
+
+
+@dg.asset
+@withhold_values
+def out_thematic_disproportionality(
+    config: ThemeConfig,
+    core_person_queries: pl.LazyFrame,
+    core_plate_queries: pl.LazyFrame,
+    core_population: pl.DataFrame,
+    core_team_areas: pl.DataFrame,
+) -> dg.Output[pl.DataFrame]:
+    """One row per theme × query_type × benchmark × team_code × origin: the
+    out_team_disproportionality statistics repeated on each theme's slice (themes.yaml)."""
+    settings = config.settings()
+    themes = load_themes(config.themes_file or THEMES_PATH)
+    if config.themes:
+        unknown = sorted(set(config.themes) - {t.name for t in themes})
+        if unknown:
+            raise ValueError(f"unknown theme(s) {unknown}; known: {[t.name for t in themes]}")
+        themes = tuple(t for t in themes if t.name in config.themes)
+    validate_against_teams(themes, core_team_areas["team_code"])
+    queries = all_queries(core_person_queries, core_plate_queries)
+    months = months_of(queries)
+    table = compute_thematic_disproportionality(
+        queries, core_population, themes, months=months, settings=settings)
+    output = stamped(table, settings, months)
+    output.metadata["themes"] = dg.MetadataValue.json(
+        {t.name: theme_fingerprint(t) for t in themes})
+    return output

@@ -59,9 +59,14 @@ QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 """Console logging of in-process runs: warnings and errors only (the event log keeps all)."""
 
 
-def run_pipeline(landing: Path, warehouse: Path, instance, run_config: dict | None = None, *,
-                 echo=print) -> list[StepFailure]:
-    """Materialise every asset for every month of `landing` into `warehouse`; return failures."""
+def run_pipeline(landing: Path, warehouse: Path, instance, *, theme: str | None = None,
+                 backfill: tuple[str, str] | None = None, echo=print) -> list[StepFailure]:
+    """Materialise every asset for every month of `landing` into `warehouse`; return failures.
+
+    With `backfill` (first, last month), only those months are (re)loaded — a backfill — and the
+    statistics then cover every month materialised. With `theme`, the last step computes (and
+    publishes) that theme only: the thematic job.
+    """
     from assets.frames import list_months
     from pipelines.definitions import build_definitions
     from pipelines.partitions import MONTHS
@@ -83,14 +88,20 @@ def run_pipeline(landing: Path, warehouse: Path, instance, run_config: dict | No
     failures = execute("reference_job")
     if failures:
         return failures
-    for month in months:
+    selected = [m for m in months if backfill is None or backfill[0] <= m <= backfill[1]]
+    if not selected:
+        return [StepFailure("-", "landing", None, f"no month of {landing} in {backfill}")]
+    for month in selected:
         month_failures = execute("monthly_job", month)
         echo(f"  {month}: {'FAILED' if month_failures else 'ok'}")
         failures += month_failures
     if failures:
         echo("statistics skipped: they need every month of the landing zone")
         return failures
-    return execute("statistics_job", config=run_config)
+    if theme:
+        config = {"ops": {"out_thematic_disproportionality": {"config": {"themes": [theme]}}}}
+        return execute("thematic_job", config=config)
+    return execute("statistics_job")
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
@@ -109,7 +120,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
     print(f"landing zone: {landing}\nwarehouse:    {warehouse}\nDAGSTER_HOME: {home}")
     (home / "dagster.yaml").touch()
     with dg.DagsterInstance.get() as instance:
-        failures = run_pipeline(landing, warehouse, instance)
+        failures = run_pipeline(landing, warehouse, instance, theme=args.theme,
+                                backfill=args.backfill)
     if failures:
         print(f"\nstopcheck run FAILED ({len(failures)} failed step(s)):", file=sys.stderr)
         for failure in failures:
@@ -143,6 +155,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="stopcheck", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True)
     run = commands.add_parser("run", help="materialise every asset for every month")
+    run.add_argument("--theme", help="compute and publish only this theme of themes.yaml")
+    run.add_argument("--backfill", nargs=2, metavar=("FIRST", "LAST"),
+                     help="reload only the months FIRST..LAST (YYYY-MM), then the statistics")
     run.set_defaults(func=_cmd_run)
     sample = commands.add_parser("sample", help="write a synthetic landing zone")
     sample.add_argument("--out", required=True, help="landing-zone folder to write")

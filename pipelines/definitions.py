@@ -6,6 +6,7 @@ from assets import monthly, reference_tables, statistics
 from pipelines.io_managers import ParquetIOManager
 from pipelines.jobs import JOBS
 from pipelines.resources import LandingZone
+from pipelines.schedules import SCHEDULES, SENSORS
 
 GROUPS = {"reference": reference_tables, "monthly": monthly, "statistics": statistics}
 """Asset module per group: adding an asset to a module adds it to the graph and its job."""
@@ -24,6 +25,11 @@ def build_definitions(landing_dir: str = "", warehouse_dir: str = "") -> dg.Defi
     return dg.Definitions(
         assets=all_assets,
         jobs=JOBS,
+        schedules=SCHEDULES,
+        sensors=SENSORS,
+        # NOTE: on 2 cores the multiprocess executor costs seconds per step for no gain;
+        # docs/operations.md says how to scale out with dagster-k8s or dagster-celery instead.
+        executor=dg.in_process_executor,
         resources={
             "landing": LandingZone(path=landing_dir),
             "io_manager": ParquetIOManager(warehouse_dir=warehouse_dir),

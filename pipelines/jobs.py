@@ -4,6 +4,9 @@ import dagster as dg
 
 from pipelines.partitions import MONTHS
 
+PUBLISHES = {"stopcheck/publication": "true"}
+"""Tag of jobs that write publication/: the run queue runs one at a time (docs/operations.md)."""
+
 reference_job = dg.define_asset_job(
     "reference_job",
     selection=dg.AssetSelection.groups("reference"),
@@ -19,6 +22,15 @@ statistics_job = dg.define_asset_job(
     "statistics_job",
     selection=dg.AssetSelection.groups("statistics", "publication"),
     description="Every out_ table over all materialised months, then publication.",
+    tags=PUBLISHES,
 )
 
-JOBS = [reference_job, monthly_job, statistics_job]
+thematic_job = dg.define_asset_job(
+    "thematic_job",
+    selection=dg.AssetSelection.assets("out_thematic_disproportionality")
+    | dg.AssetSelection.groups("publication"),
+    description="The thematic analyses of themes.yaml, then publication.",
+    tags=PUBLISHES,
+)
+
+JOBS = [reference_job, monthly_job, statistics_job, thematic_job]
