@@ -1,0 +1,329 @@
+"""Age-sex standardised rate ratios: Mantel–Haenszel and indirect standardisation (METHODS.md §2).
+
+Pure and Dagster-free. Police contact concentrates on young men, and origin groups differ in
+age structure, so a crude ratio mixes the origin contrast with the age-sex contrast. Both
+estimators here compare like with like within strata s = sex × age band:
+
+* `mantel_haenszel_rate_ratio` / `summarise_mantel_haenszel` (used by
+  `assets.stats.rates.rate_ratio_table` with ``strata=``): a weighted average of the stratum
+  ratios, with the Greenland–Robins variance that stays valid with many sparse strata;
+* `standardised_incidence_ratio`: observed over expected events, the expected count applying the
+  reference group's stratum rates to the group's own exposure, with Garwood's exact interval.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import polars as pl
+from scipy import stats
+
+from assets.stats.rates import (
+    METHOD_REFERENCE,
+    RateRatioResult,
+    _as_names,
+    _check_level,
+    _validate_long_frame,
+)
+
+METHOD_MH = "mantel-haenszel"
+"""Method label: Mantel–Haenszel rate ratio, Greenland–Robins variance, Wald CI on log scale."""
+METHOD_SIR = "indirect-garwood"
+"""Method label: standardised incidence ratio (observed/expected) with Garwood's exact CI."""
+
+SIR_COLUMNS = ("count", "expected", "ratio", "ci_low", "ci_high", "p_value", "method")
+"""Columns of `standardised_incidence_ratio` after the `by` and group columns, in order."""
+
+
+def _mh_finish(
+    numerator: np.ndarray, denominator: np.ndarray, variance_sum: np.ndarray, level: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Ratio, CI and p-value from the sums R = Σ a·T0/T, S = Σ b·T1/T and Σ M1·T1·T0/T²."""
+    z_crit = stats.norm.ppf((1.0 + level) / 2.0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = numerator / denominator
+        se = np.sqrt(variance_sum / (numerator * denominator))
+        log_ratio = np.log(ratio)
+        ok = (numerator > 0) & (denominator > 0)
+        ci_low = np.where(ok, np.exp(log_ratio - z_crit * se), np.nan)
+        ci_high = np.where(ok, np.exp(log_ratio + z_crit * se), np.nan)
+        p_value = np.where(ok, 2.0 * stats.norm.sf(np.abs(log_ratio / se)), np.nan)
+    # NOTE: conventions for empty sums: R = 0 < S gives ratio 0, S = 0 < R gives inf (no
+    # interval or test either way: the log-scale variance is infinite); R = S = 0 gives NaN.
+    ratio = np.where((numerator == 0) & (denominator == 0), np.nan, ratio)
+    return ratio, ci_low, ci_high, p_value
+
+
+def mantel_haenszel_rate_ratio(
+    count: Sequence[float] | np.ndarray,
+    exposure: Sequence[float] | np.ndarray,
+    ref_count: Sequence[float] | np.ndarray,
+    ref_exposure: Sequence[float] | np.ndarray,
+    level: float = 0.95,
+) -> RateRatioResult:
+    """Mantel–Haenszel rate ratio over strata, with the Greenland–Robins interval.
+
+    With a_s, T1_s the group's events and person-time in stratum s, b_s, T0_s the reference's,
+    and T_s = T1_s + T0_s::
+
+        RR_MH = Σ a_s·T0_s/T_s  ÷  Σ b_s·T1_s/T_s
+        Var(log RR_MH) = Σ (a_s + b_s)·T1_s·T0_s/T_s²  ÷  [(Σ a_s·T0_s/T_s)(Σ b_s·T1_s/T_s)]
+
+    and the interval is exp(log RR_MH ± z·SE); the p-value uses the same z.
+
+    Parameters
+    ----------
+    count, exposure, ref_count, ref_exposure : one element per stratum.
+    level : confidence level.
+
+    Returns
+    -------
+    RateRatioResult
+        count/exposure/ref_count/ref_exposure are the sums over all strata given.
+
+    Notes
+    -----
+    * A stratum where both groups have zero exposure is dropped (T_s = 0).
+    * A stratum with exposure for one group only is dropped too: with coherent data (no events
+      without exposure) it adds zero to every sum anyway, and dropping it keeps events recorded
+      against a zero (e.g. CBS-rounded) population from entering the estimate.
+    * Empty sums never raise: R = 0 < S gives ratio 0, S = 0 < R gives inf, both give NaN; in
+      those cases the interval and p-value are NaN.
+
+    References
+    ----------
+    .. [1] Greenland, S. and Robins, J. M. (1985). Estimation of a common effect parameter from
+       sparse follow-up data. Biometrics 41(1), 55–68.
+    .. [2] Rothman, K. J., Greenland, S. and Lash, T. L. (2008). Modern Epidemiology, 3rd ed.,
+       ch. 15, Table 15-2 and the accompanying formulas.
+    """
+    level = _check_level(level)
+    a, t1, b, t0 = (np.asarray(x, dtype=float) for x in (count, exposure, ref_count, ref_exposure))
+    if not (a.shape == t1.shape == b.shape == t0.shape) or a.ndim != 1:
+        raise ValueError("count, exposure, ref_count and ref_exposure must be 1-d of equal length")
+    for name, values in (("count", a), ("exposure", t1), ("ref_count", b), ("ref_exposure", t0)):
+        if not np.all(np.isfinite(values)) or np.any(values < 0):
+            raise ValueError(f"{name} must be finite and non-negative in every stratum")
+    usable = (t1 > 0) & (t0 > 0)
+    total = t1 + t0
+    with np.errstate(divide="ignore", invalid="ignore"):
+        r = np.where(usable, a * t0 / total, 0.0).sum()
+        s = np.where(usable, b * t1 / total, 0.0).sum()
+        v = np.where(usable, (a + b) * t1 * t0 / total**2, 0.0).sum()
+    ratio, ci_low, ci_high, p_value = _mh_finish(
+        np.array([r]), np.array([s]), np.array([v]), level
+    )
+    return RateRatioResult(
+        count=int(a.sum()) if np.all(a == np.floor(a)) else float(a.sum()),  # type: ignore[arg-type]
+        exposure=float(t1.sum()),
+        ref_count=int(b.sum()) if np.all(b == np.floor(b)) else float(b.sum()),  # type: ignore[arg-type]
+        ref_exposure=float(t0.sum()),
+        level=level,
+        ratio=float(ratio[0]),
+        ci_low=float(ci_low[0]),
+        ci_high=float(ci_high[0]),
+        p_value=float(p_value[0]),
+        method=METHOD_MH,
+    )
+
+
+def summarise_mantel_haenszel(
+    paired: pl.DataFrame, *, keys: Sequence[str], level: float = 0.95
+) -> pl.DataFrame:
+    """One row per key: the Mantel–Haenszel rate ratio over the strata rows of that key.
+
+    `paired` holds one row per key × stratum with columns ``count``, ``exposure`` (the group)
+    and ``ref_count``, ``ref_exposure`` (the reference in the same stratum). Same formula and
+    conventions as `mantel_haenszel_rate_ratio` (zero-exposure strata dropped, empty sums give
+    0 / inf / null ratios with a null interval). Returns ``*keys, ratio, ci_low, ci_high,
+    p_value, method`` sorted by keys; undefined values are null, not NaN.
+    """
+    level = _check_level(level)
+    keys = list(keys)
+    total = pl.col("exposure") + pl.col("ref_exposure")
+    usable = (pl.col("exposure") > 0) & (pl.col("ref_exposure") > 0)
+    sums = (
+        paired.filter(usable)
+        .with_columns(
+            (pl.col("count") * pl.col("ref_exposure") / total).alias("_r"),
+            (pl.col("ref_count") * pl.col("exposure") / total).alias("_s"),
+            (
+                (pl.col("count") + pl.col("ref_count"))
+                * pl.col("exposure")
+                * pl.col("ref_exposure")
+                / total.pow(2)
+            ).alias("_v"),
+        )
+        .group_by(keys)
+        # NOTE: summed in sorted order: a parallel group-by adds floats in varying order, and
+        # the same inputs must give byte-identical outputs.
+        .agg(pl.col("_r").sort().sum(), pl.col("_s").sort().sum(), pl.col("_v").sort().sum())
+        .sort(keys)
+    )
+    # NOTE: keys whose strata were all dropped still get a row (all sums zero).
+    sums = (
+        paired.select(keys)
+        .unique()
+        .join(sums, on=keys, how="left", nulls_equal=True)
+        .with_columns(pl.col("_r", "_s", "_v").fill_null(0.0))
+        .sort(keys)
+    )
+    ratio, ci_low, ci_high, p_value = _mh_finish(
+        sums["_r"].to_numpy().astype(float),
+        sums["_s"].to_numpy().astype(float),
+        sums["_v"].to_numpy().astype(float),
+        level,
+    )
+    return sums.select(keys).with_columns(
+        pl.Series("ratio", ratio, dtype=pl.Float64).fill_nan(None),
+        pl.Series("ci_low", ci_low, dtype=pl.Float64).fill_nan(None),
+        pl.Series("ci_high", ci_high, dtype=pl.Float64).fill_nan(None),
+        pl.Series("p_value", p_value, dtype=pl.Float64).fill_nan(None),
+        pl.lit(METHOD_MH).alias("method"),
+    )
+
+
+def garwood_interval(
+    observed: np.ndarray, level: float = 0.95
+) -> tuple[np.ndarray, np.ndarray]:
+    """Exact (Garwood) confidence limits for a Poisson mean, element-wise.
+
+    lower = χ²_{α/2}(2O)/2 (0 when O = 0), upper = χ²_{1−α/2}(2O + 2)/2.
+
+    References
+    ----------
+    .. [1] Garwood, F. (1936). Fiducial limits for the Poisson distribution. Biometrika
+       28(3/4), 437–442.
+    """
+    level = _check_level(level)
+    observed = np.asarray(observed, dtype=float)
+    alpha = 1.0 - level
+    with np.errstate(invalid="ignore"):
+        lower = np.where(observed > 0, stats.chi2.ppf(alpha / 2, 2 * observed) / 2, 0.0)
+    upper = stats.chi2.ppf(1 - alpha / 2, 2 * observed + 2) / 2
+    return lower, upper
+
+
+def _poisson_two_sided_p(observed: np.ndarray, expected: np.ndarray) -> np.ndarray:
+    """Exact two-sided Poisson test of mean = expected: twice the smaller tail, capped at 1."""
+    lower_tail = stats.poisson.cdf(observed, expected)
+    upper_tail = stats.poisson.sf(observed - 1, expected)
+    return np.minimum(1.0, 2.0 * np.minimum(lower_tail, upper_tail))
+
+
+def standardised_incidence_ratio(
+    frame: pl.DataFrame,
+    *,
+    count: str,
+    exposure: str,
+    group: str,
+    reference: object,
+    strata: str | Sequence[str],
+    by: str | Sequence[str] = (),
+    level: float = 0.95,
+) -> pl.DataFrame:
+    """One row per `by` cell × group: indirectly standardised ratio of observed to expected.
+
+    E_g = Σ_s P_gs · r_s with r_s = N_ref,s / P_ref,s the reference group's rate in stratum s of
+    the same `by` cell; SIR_g = N_g / E_g with Garwood's exact interval N-limits / E_g, and an
+    exact two-sided Poisson test of N_g against E_g (twice the smaller tail).
+
+    Parameters
+    ----------
+    frame : long frame with counts and exposures per `by` × group × stratum.
+    count, exposure, group, reference, by : as in `assets.stats.rates.rate_ratio_table`.
+    strata : standardisation strata (e.g. ``("sex", "age_band")``); required.
+    level : confidence level.
+
+    Returns
+    -------
+    pl.DataFrame
+        Columns ``*by, <group>, count, expected, ratio, ci_low, ci_high, p_value, method``,
+        sorted by `by` then group. ``count`` is the observed count in the strata used.
+
+    Notes
+    -----
+    * A stratum where the reference has no exposure has no reference rate: it is dropped from
+      both the observed and the expected count of every group in that `by` cell.
+    * E_g = 0 (no exposure in usable strata, or reference rates all zero) gives ratio inf
+      (N_g > 0) or null (N_g = 0), with a null interval and p-value.
+    * The reference rates are treated as known: the interval ignores their sampling error,
+      which is small when the reference group is large (NL residents) and otherwise
+      understates the uncertainty; the Mantel–Haenszel ratio does not have this limitation.
+    * The reference group's own row has ratio 1 (observed = expected by construction), method
+      ``reference`` and no interval.
+
+    References
+    ----------
+    .. [1] Breslow, N. E. and Day, N. E. (1987). Statistical Methods in Cancer Research II,
+       ch. 2 (SMR and its exact limits).
+    .. [2] Garwood, F. (1936). Biometrika 28(3/4), 437–442.
+    """
+    level = _check_level(level)
+    by = _as_names(by)
+    strata = _as_names(strata)
+    if not strata:
+        raise ValueError("standardised_incidence_ratio needs at least one stratum column")
+    _validate_long_frame(
+        frame, count=count, exposure=exposure, keys=(*by, group, *strata), whole_counts=True
+    )
+    count_dtype = pl.Int64 if frame.schema[count].is_integer() else pl.Float64
+    cells = frame.group_by([*by, group, *strata]).agg(
+        pl.col(count).sum().cast(count_dtype).alias("count"),
+        pl.col(exposure).sum().cast(pl.Float64).alias("exposure"),
+    )
+    ref_rates = (
+        cells.filter((pl.col(group) == reference) & (pl.col("exposure") > 0))
+        .select(*by, *strata, (pl.col("count") / pl.col("exposure")).alias("_ref_rate"))
+    )
+    present = frame.select(*by).unique() if by else None
+    if ref_rates.height == 0 or (
+        by and present.join(ref_rates.select(*by).unique(), on=list(by), how="anti", nulls_equal=True).height
+    ):
+        raise ValueError(
+            f"reference group {reference!r} has no exposure in some `by` cell: "
+            "its stratum rates, the standard of the expected counts, are missing"
+        )
+    used = cells.join(ref_rates, on=[*by, *strata], how="inner", nulls_equal=True)
+    summary = (
+        used.group_by([*by, group])
+        .agg(
+            pl.col("count").sum().alias("count"),
+            (pl.col("exposure") * pl.col("_ref_rate")).sum().alias("expected"),
+        )
+    )
+    # NOTE: groups with no usable stratum keep a row with zero observed and expected.
+    summary = (
+        cells.select(*by, group)
+        .unique()
+        .join(summary, on=[*by, group], how="left", nulls_equal=True)
+        .with_columns(
+            pl.col("count").fill_null(0).cast(count_dtype), pl.col("expected").fill_null(0.0)
+        )
+        .sort([*by, group])
+    )
+    observed = summary["count"].to_numpy().astype(float)
+    expected = summary["expected"].to_numpy().astype(float)
+    low_count, high_count = garwood_interval(observed, level)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = np.where(expected > 0, observed / expected, np.where(observed > 0, np.inf, np.nan))
+        ci_low = np.where(expected > 0, low_count / expected, np.nan)
+        ci_high = np.where(expected > 0, high_count / expected, np.nan)
+        p_value = np.where(expected > 0, _poisson_two_sided_p(observed, expected), np.nan)
+    is_ref = pl.col(group) == reference
+    result = summary.with_columns(
+        pl.Series("ratio", ratio, dtype=pl.Float64),
+        pl.Series("ci_low", ci_low, dtype=pl.Float64),
+        pl.Series("ci_high", ci_high, dtype=pl.Float64),
+        pl.Series("p_value", p_value, dtype=pl.Float64),
+        pl.lit(METHOD_SIR).alias("method"),
+    ).with_columns(
+        pl.when(is_ref).then(pl.lit(1.0)).otherwise(pl.col("ratio")).alias("ratio"),
+        pl.when(is_ref).then(None).otherwise(pl.col("ci_low")).alias("ci_low"),
+        pl.when(is_ref).then(None).otherwise(pl.col("ci_high")).alias("ci_high"),
+        pl.when(is_ref).then(None).otherwise(pl.col("p_value")).alias("p_value"),
+        pl.when(is_ref).then(pl.lit(METHOD_REFERENCE)).otherwise(pl.col("method")).alias("method"),
+    )
+    result = result.with_columns(pl.col("ratio", "ci_low", "ci_high", "p_value").fill_nan(None))
+    return result.select(*by, group, *SIR_COLUMNS).sort([*by, group])

@@ -1,0 +1,148 @@
+"""Count models reproduce the published stop-and-frisk results (Gelman, Fagan & Kiss 2007)."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+import pytest
+
+from assets.stats.models import INTERCEPT, exponentiate_coefficients, fit_count_model
+
+FRISK = Path(__file__).resolve().parents[1] / "data" / "frisk" / "frisk_with_noise.txt"
+TOL = 1e-3
+
+
+@pytest.fixture(scope="module")
+def frisk() -> pl.DataFrame:
+    """225 precinct × eth rows: stops and past arrests summed over the 4 crime types."""
+    raw = pl.read_csv(FRISK, separator=" ")
+    assert raw.height == 900
+    aggregated = (
+        raw.group_by("precinct", "eth")
+        .agg(pl.col("stops").sum(), pl.col("past.arrests").sum())
+        .sort("precinct", "eth")
+    )
+    assert aggregated.height == 225
+    return aggregated
+
+
+def _coef(result, term: str, level: str | None = None) -> dict:
+    rows = result.coefficients.filter(
+        (pl.col("term") == term)
+        & (pl.col("level").is_null() if level is None else pl.col("level") == level)
+    )
+    assert rows.height == 1
+    return rows.row(0, named=True)
+
+
+def test_poisson_eth_only(frisk):
+    result = fit_count_model(
+        frisk, count="stops", exposure="past.arrests", factors=["eth"], family="poisson"
+    )
+    eth2, eth3 = _coef(result, "eth", "2"), _coef(result, "eth", "3")
+    assert eth2["estimate"] == pytest.approx(0.0702, abs=TOL)
+    assert eth2["std_error"] == pytest.approx(0.0061, abs=TOL)
+    assert eth3["estimate"] == pytest.approx(-0.1616, abs=TOL)
+    assert eth3["std_error"] == pytest.approx(0.0086, abs=TOL)
+    assert result.deviance == pytest.approx(45437.4, abs=0.05)
+    assert result.null_deviance == pytest.approx(46120.3, abs=0.05)
+    assert result.references == {"eth": "1"}
+    assert result.alpha is None and result.family == "poisson"
+
+
+def test_poisson_eth_and_precinct(frisk):
+    result = fit_count_model(
+        frisk, count="stops", exposure="past.arrests", factors=["eth", "precinct"], family="poisson"
+    )
+    assert _coef(result, INTERCEPT)["estimate"] == pytest.approx(-1.3789, abs=TOL)
+    eth2, eth3 = _coef(result, "eth", "2"), _coef(result, "eth", "3")
+    assert eth2["estimate"] == pytest.approx(0.0102, abs=TOL)
+    assert eth2["std_error"] == pytest.approx(0.0068, abs=TOL)
+    assert eth3["estimate"] == pytest.approx(-0.4190, abs=TOL)
+    assert eth3["std_error"] == pytest.approx(0.0094, abs=TOL)
+    assert result.deviance == pytest.approx(3427.1, abs=0.05)
+    assert result.df_resid == 148
+    assert result.dispersion == pytest.approx(21.885, abs=TOL)
+    # numeric factor levels sort numerically: precinct 1 is the reference, 2..75 follow
+    levels = result.coefficients.filter(pl.col("term") == "precinct")["level"].to_list()
+    assert levels == [str(k) for k in range(2, 76)]
+    assert result.coefficients.height == 1 + 2 + 74
+
+
+def test_quasipoisson_scales_standard_errors_by_root_dispersion(frisk):
+    kwargs = dict(count="stops", exposure="past.arrests", factors=["eth", "precinct"])
+    poisson = fit_count_model(frisk, family="poisson", **kwargs)
+    quasi = fit_count_model(frisk, family="quasipoisson", **kwargs)
+    assert quasi.dispersion == pytest.approx(21.885, abs=TOL)
+    np.testing.assert_allclose(
+        quasi.coefficients["estimate"].to_numpy(), poisson.coefficients["estimate"].to_numpy(), rtol=1e-8
+    )
+    np.testing.assert_allclose(
+        quasi.coefficients["std_error"].to_numpy(),
+        poisson.coefficients["std_error"].to_numpy() * math.sqrt(21.885),
+        rtol=1e-4,
+    )
+    assert _coef(quasi, "eth", "3")["std_error"] == pytest.approx(0.0094 * math.sqrt(21.885), abs=TOL)
+
+
+def test_negative_binomial_nb2(frisk):
+    result = fit_count_model(
+        frisk, count="stops", exposure="past.arrests", factors=["eth", "precinct"], family="negbin"
+    )
+    assert _coef(result, "eth", "2")["estimate"] == pytest.approx(0.0086, abs=TOL)
+    assert _coef(result, "eth", "3")["estimate"] == pytest.approx(-0.4858, abs=TOL)
+    assert result.alpha == pytest.approx(0.0511, abs=TOL)
+    assert result.family == "negbin"
+    # NB2 absorbs most of the overdispersion the Poisson model leaves
+    assert 0.5 < result.dispersion < 3.0
+    assert result.deviance < result.null_deviance
+    assert "alpha" not in result.coefficients["term"].to_list()
+
+
+def test_reference_level_can_be_chosen(frisk):
+    result = fit_count_model(
+        frisk, count="stops", exposure="past.arrests", factors=["eth"], family="poisson",
+        references={"eth": 3},
+    )
+    default = fit_count_model(
+        frisk, count="stops", exposure="past.arrests", factors=["eth"], family="poisson"
+    )
+    assert result.references == {"eth": "3"}
+    assert _coef(result, "eth", "1")["estimate"] == pytest.approx(
+        -_coef(default, "eth", "3")["estimate"], abs=1e-8
+    )
+    assert result.deviance == pytest.approx(default.deviance, rel=1e-10)
+
+
+def test_exponentiated_coefficients(frisk):
+    result = fit_count_model(
+        frisk, count="stops", exposure="past.arrests", factors=["eth"], family="poisson"
+    )
+    ratios = exponentiate_coefficients(result, level=0.95)
+    assert ratios.columns == ["term", "level", "ratio", "ci_low", "ci_high", "p_value"]
+    assert INTERCEPT not in ratios["term"].to_list()
+    eth3 = ratios.filter(pl.col("level") == "3").row(0, named=True)
+    coef = _coef(result, "eth", "3")
+    assert eth3["ratio"] == pytest.approx(math.exp(coef["estimate"]))
+    expected_low = math.exp(coef["estimate"] - 1.959964 * coef["std_error"])
+    assert eth3["ci_low"] == pytest.approx(expected_low, rel=1e-6)
+    assert eth3["ci_low"] < eth3["ratio"] < eth3["ci_high"]
+
+
+def test_refuses_zero_exposure_nulls_and_unknown_family(frisk):
+    zero = frisk.with_columns(
+        pl.when(pl.col("precinct") == 1).then(0).otherwise(pl.col("past.arrests")).alias("past.arrests")
+    )
+    with pytest.raises(ValueError, match="positive exposure"):
+        fit_count_model(zero, count="stops", exposure="past.arrests", factors=["eth"], family="poisson")
+    with pytest.raises(ValueError, match="family"):
+        fit_count_model(frisk, count="stops", exposure="past.arrests", factors=["eth"], family="binomial")
+    with_null = frisk.with_columns(pl.lit(None, dtype=pl.Int64).alias("eth"))
+    with pytest.raises(ValueError, match="null"):
+        fit_count_model(with_null, count="stops", exposure="past.arrests", factors=["eth"], family="poisson")
+    with pytest.raises(ValueError, match="reference level"):
+        fit_count_model(frisk, count="stops", exposure="past.arrests", factors=["eth"],
+                        family="poisson", references={"eth": 9})
