@@ -1,0 +1,292 @@
+"""Outcome (hit-rate) test: how often does a query of each origin group return an alert?
+
+If officers query people of one group on weaker suspicion than others, fewer of that
+group's queries "hit" (return an alert, MEOS field ``hit``). A lower hit rate for a group
+than for the reference group, within the same team, is evidence of a lower threshold
+for querying that group (Knowles, Persico & Todd 2001). The test needs no population
+benchmark, but it has two known weaknesses stated in docs/methodology-benchmark-free.md:
+infra-marginality, and that the MEOS hit field is optional, so the queries it is filled
+in for are a selection.
+
+Layout of :func:`compute_outcome_test` (``out_outcome_test``): one row per query_type ×
+team_code × origin, where team_code is each team and ``ALL`` (the whole area). Every row
+has the pooled hit rate of its cell. ``ALL`` rows add the Open Policing Project
+aggregation: the unweighted mean of the per-team hit rates (``mean_team_hit_rate``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import polars as pl
+from statsmodels.stats.proportion import proportion_confint
+
+from assets.schema import ALL_TEAMS, ORIGIN_CODES
+
+OUTPUT_SCHEMA = pl.Schema(
+    {
+        "query_type": pl.String(),
+        "team_code": pl.String(),
+        "origin": pl.String(),
+        "query_count": pl.Int64(),
+        "hit_count": pl.Int64(),
+        "hit_missing_count": pl.Int64(),
+        "hit_rate": pl.Float64(),
+        "hit_rate_ci_low": pl.Float64(),
+        "hit_rate_ci_high": pl.Float64(),
+        "hit_rate_diff": pl.Float64(),
+        "hit_rate_diff_ci_low": pl.Float64(),
+        "hit_rate_diff_ci_high": pl.Float64(),
+        "team_count": pl.Int64(),
+        "mean_team_hit_rate": pl.Float64(),
+        "mean_team_hit_rate_diff": pl.Float64(),
+        "mean_team_diff_team_count": pl.Int64(),
+    }
+)
+"""Columns of :func:`compute_outcome_test` (the ``out_outcome_test`` table)."""
+
+
+def wilson_interval(
+    successes: Sequence[float] | np.ndarray | float,
+    n: Sequence[float] | np.ndarray | float,
+    level: float = 0.95,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Wilson score interval for binomial proportions, element-wise.
+
+    Parameters
+    ----------
+    successes, n : array_like
+        Counts of successes and trials (broadcast together); ``0 <= successes <= n``.
+    level : float, default 0.95
+        Confidence level.
+
+    Returns
+    -------
+    (numpy.ndarray, numpy.ndarray)
+        Lower and upper limits, within [0, 1]. Where ``n == 0`` both are NaN (no
+        information: the convention of this project, rather than the [0, 1] interval).
+
+    Raises
+    ------
+    ValueError
+        If a count is negative or ``successes > n``.
+
+    References
+    ----------
+    Wilson, E. B. (1927). Probable inference, the law of succession, and statistical
+    inference. *JASA* 22(158), 209-212.
+    Newcombe, R. G. (1998). Two-sided confidence intervals for the single proportion:
+    comparison of seven methods. *Statistics in Medicine* 17, 857-872 (method 3).
+    statsmodels ``proportion_confint(method="wilson")`` computes it.
+    """
+    k, total = np.broadcast_arrays(
+        np.asarray(successes, dtype=float), np.asarray(n, dtype=float)
+    )
+    if np.any(k < 0) or np.any(total < 0) or np.any(k > total):
+        raise ValueError("counts must satisfy 0 <= successes <= n")
+    empty = total == 0
+    with np.errstate(divide="ignore", invalid="ignore"):
+        low, high = proportion_confint(
+            np.where(empty, 0.0, k), np.where(empty, 1.0, total), alpha=1.0 - level, method="wilson"
+        )
+    # NOTE: the Wilson limits are exactly 0 at k = 0 and 1 at k = n; set them so, as
+    # floating point lands a hair off (and an interval must contain its estimate).
+    low = np.where(empty, np.nan, np.where(k == 0, 0.0, np.clip(low, 0.0, 1.0)))
+    high = np.where(empty, np.nan, np.where(k == total, 1.0, np.clip(high, 0.0, 1.0)))
+    return low, high
+
+
+def newcombe_difference(
+    successes1: Sequence[float] | np.ndarray | float,
+    n1: Sequence[float] | np.ndarray | float,
+    successes2: Sequence[float] | np.ndarray | float,
+    n2: Sequence[float] | np.ndarray | float,
+    level: float = 0.95,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Difference of two independent proportions ``p1 - p2`` with Newcombe's hybrid score interval.
+
+    Combines the Wilson intervals (l_i, u_i) of both proportions (Newcombe 1998, method 10):
+    ``low = d - sqrt((p1 - l1)^2 + (u2 - p2)^2)``, ``high = d + sqrt((u1 - p1)^2 + (p2 - l2)^2)``.
+
+    Parameters
+    ----------
+    successes1, n1, successes2, n2 : array_like
+        Counts of the two samples (broadcast together).
+    level : float, default 0.95
+        Confidence level.
+
+    Returns
+    -------
+    (numpy.ndarray, numpy.ndarray, numpy.ndarray)
+        Difference, lower and upper limit (within [-1, 1]); NaN where either n is 0.
+
+    References
+    ----------
+    Newcombe, R. G. (1998). Interval estimation for the difference between independent
+    proportions: comparison of eleven methods. *Statistics in Medicine* 17, 873-890.
+    Equals statsmodels ``confint_proportions_2indep(method="newcomb")``.
+    """
+    k1, t1, k2, t2 = np.broadcast_arrays(
+        *(np.asarray(v, dtype=float) for v in (successes1, n1, successes2, n2))
+    )
+    low1, high1 = wilson_interval(k1, t1, level)
+    low2, high2 = wilson_interval(k2, t2, level)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        p1 = np.where(t1 > 0, k1 / np.where(t1 > 0, t1, 1.0), np.nan)
+        p2 = np.where(t2 > 0, k2 / np.where(t2 > 0, t2, 1.0), np.nan)
+    diff = p1 - p2
+    low = diff - np.sqrt((p1 - low1) ** 2 + (high2 - p2) ** 2)
+    high = diff + np.sqrt((high1 - p1) ** 2 + (p2 - low2) ** 2)
+    return diff, np.clip(low, -1.0, 1.0), np.clip(high, -1.0, 1.0)
+
+
+def _origin_rank() -> pl.Expr:
+    codes = list(ORIGIN_CODES)
+    return (
+        pl.col("origin")
+        .replace_strict(codes, list(range(len(codes))), default=len(codes), return_dtype=pl.Int32)
+        .alias("_origin_rank")
+    )
+
+
+def sort_output_rows(frame: pl.DataFrame) -> pl.DataFrame:
+    """Order rows by query_type, team (``ALL`` last), origin (schema order) — the house order."""
+    return (
+        frame.with_columns(_origin_rank(), (pl.col("team_code") == ALL_TEAMS).alias("_is_all"))
+        .sort("query_type", "_is_all", "team_code", "_origin_rank", "origin")
+        .drop("_origin_rank", "_is_all")
+    )
+
+
+def _nan_to_null(values: np.ndarray) -> pl.Series:
+    return pl.Series(values, dtype=pl.Float64).fill_nan(None)
+
+
+def compute_outcome_test(
+    queries: pl.DataFrame | pl.LazyFrame,
+    *,
+    reference: str = "NL",
+    level: float = 0.95,
+) -> pl.DataFrame:
+    """Return one row per query_type × team_code (each team and ``ALL``) × origin: hit rates.
+
+    Only linked queries (``is_linked`` and a known ``origin``) count. Per row:
+
+    - ``query_count``: queries with the hit field filled in (the denominator);
+      ``hit_count``: of which ``hit`` is true; ``hit_missing_count``: queries of the cell
+      whose hit field is empty (not in the denominator).
+    - ``hit_rate`` = hit_count / query_count with a Wilson interval.
+    - ``hit_rate_diff`` = hit_rate − the reference origin's hit_rate in the same query_type
+      and team_code, with Newcombe's hybrid score interval; null on the reference's own rows
+      and where either side has no filled-in hit field.
+    - On ``ALL`` rows only (null elsewhere): ``team_count``, the teams where the origin has at
+      least one query with a filled-in hit field; ``mean_team_hit_rate``, the unweighted
+      mean of those teams' hit rates (the Open Policing Project's aggregation, which weighs
+      each team equally so that large teams do not dominate); ``mean_team_hit_rate_diff``,
+      the unweighted mean over teams of (team hit rate − reference team hit rate), taken
+      over the ``mean_team_diff_team_count`` teams where both have such queries. The
+      team-mean rows carry no interval: the pooled row carries the inference.
+
+    A person queried in several teams counts in each team where the query happened, and
+    once per query in ``ALL``.
+
+    Parameters
+    ----------
+    queries : polars.DataFrame or polars.LazyFrame
+        Core query table (person and/or plate queries): needs ``query_type``,
+        ``team_code``, ``is_linked``, ``origin`` and ``hit``.
+    reference : str, default "NL"
+        Reference origin of the differences.
+    level : float, default 0.95
+        Confidence level.
+
+    Returns
+    -------
+    polars.DataFrame
+        Columns of :data:`OUTPUT_SCHEMA`, sorted by query_type, team_code (``ALL`` last)
+        and origin (schema order).
+
+    References
+    ----------
+    Knowles, J., Persico, N. & Todd, P. (2001). Racial bias in motor vehicle searches:
+    theory and evidence. *Journal of Political Economy* 109(1), 203-229.
+    Pierson, E. et al. (2020). A large-scale analysis of racial disparities in police
+    stops across the United States. *Nature Human Behaviour* 4, 736-745.
+    """
+    linked = (
+        queries.lazy()
+        .filter(pl.col("is_linked") & pl.col("origin").is_not_null())
+        .select("query_type", "team_code", "origin", "hit")
+    )
+    counts = [
+        pl.col("hit").is_not_null().sum().cast(pl.Int64).alias("query_count"),
+        pl.col("hit").fill_null(False).sum().cast(pl.Int64).alias("hit_count"),
+        pl.col("hit").is_null().sum().cast(pl.Int64).alias("hit_missing_count"),
+    ]
+    per_team = linked.group_by("query_type", "team_code", "origin").agg(counts).collect()
+    whole_area = (
+        linked.group_by("query_type", "origin")
+        .agg(counts)
+        .with_columns(pl.lit(ALL_TEAMS).alias("team_code"))
+        .collect()
+        .select(per_team.columns)
+    )
+    cells = pl.concat([per_team, whole_area])
+
+    ref = cells.filter(pl.col("origin") == reference).select(
+        "query_type",
+        "team_code",
+        pl.col("query_count").alias("_ref_query_count"),
+        pl.col("hit_count").alias("_ref_hit_count"),
+    )
+    cells = cells.join(ref, on=["query_type", "team_code"], how="left")
+    k = cells["hit_count"].to_numpy().astype(float)
+    n = cells["query_count"].to_numpy().astype(float)
+    ref_k = cells["_ref_hit_count"].fill_null(0).to_numpy().astype(float)
+    ref_n = cells["_ref_query_count"].fill_null(0).to_numpy().astype(float)
+    low, high = wilson_interval(k, n, level)
+    diff, diff_low, diff_high = newcombe_difference(k, n, ref_k, ref_n, level)
+    is_ref = (cells["origin"] == reference).to_numpy()
+    diff, diff_low, diff_high = (np.where(is_ref, np.nan, v) for v in (diff, diff_low, diff_high))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        rate = np.where(n > 0, k / np.where(n > 0, n, 1.0), np.nan)
+    cells = cells.drop("_ref_query_count", "_ref_hit_count").with_columns(
+        _nan_to_null(rate).alias("hit_rate"),
+        _nan_to_null(low).alias("hit_rate_ci_low"),
+        _nan_to_null(high).alias("hit_rate_ci_high"),
+        _nan_to_null(diff).alias("hit_rate_diff"),
+        _nan_to_null(diff_low).alias("hit_rate_diff_ci_low"),
+        _nan_to_null(diff_high).alias("hit_rate_diff_ci_high"),
+    )
+
+    team_rates = per_team.filter(pl.col("query_count") > 0).with_columns(
+        (pl.col("hit_count") / pl.col("query_count")).alias("_rate")
+    )
+    team_means = team_rates.group_by("query_type", "origin").agg(
+        pl.len().cast(pl.Int64).alias("team_count"),
+        pl.col("_rate").mean().alias("mean_team_hit_rate"),
+    )
+    paired = team_rates.join(
+        team_rates.filter(pl.col("origin") == reference).select(
+            "query_type", "team_code", pl.col("_rate").alias("_ref_rate")
+        ),
+        on=["query_type", "team_code"],
+        how="inner",
+    ).filter(pl.col("origin") != reference)
+    team_diffs = paired.group_by("query_type", "origin").agg(
+        (pl.col("_rate") - pl.col("_ref_rate")).mean().alias("mean_team_hit_rate_diff"),
+        pl.len().cast(pl.Int64).alias("mean_team_diff_team_count"),
+    )
+    all_rows = (
+        team_means.join(team_diffs, on=["query_type", "origin"], how="left")
+        .with_columns(pl.lit(ALL_TEAMS).alias("team_code"))
+    )
+    is_all = pl.col("team_code") == ALL_TEAMS
+    result = cells.join(all_rows, on=["query_type", "team_code", "origin"], how="left").with_columns(
+        pl.when(is_all).then(pl.col("team_count").fill_null(0)).alias("team_count"),
+        pl.when(is_all & (pl.col("origin") != reference))
+        .then(pl.col("mean_team_diff_team_count").fill_null(0))
+        .alias("mean_team_diff_team_count"),
+    )
+    return sort_output_rows(result.select(OUTPUT_SCHEMA.names()).cast(dict(OUTPUT_SCHEMA)))

@@ -1,0 +1,230 @@
+"""Repeat checks: how often is the same person queried, and how concentrated are the queries?
+
+Events are not people. A group can be over-represented in queries because more of its
+members are queried, or because the same few members are queried again and again. These
+tables separate the two, per query type, team and origin:
+
+- :func:`compute_repeat_checks`: distinct persons, queries per person, the share queried
+  at least 2 and 5 times, and the Gini coefficient of queries over the persons queried;
+- :func:`add_proco_count` and :func:`summarise_proco_counts`: the ProCo-style count, for
+  each query the number of earlier queries of the same person in the preceding 365 days,
+  which is what the MEOS "Professioneel Controleren" feature shows the officer.
+
+Both summaries are over linked queries (``is_linked`` and a known origin) and use the same
+keys (query_type, team_code, origin), so the lead can join them into ``out_repeat_checks``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import polars as pl
+
+from assets.schema import ALL_TEAMS
+from assets.stats.outcome import sort_output_rows
+
+PROCO_WINDOW = "365d"
+"""Look-back of the ProCo count: 365 days (a fixed duration, not calendar months)."""
+
+REPEAT_SCHEMA = pl.Schema(
+    {
+        "query_type": pl.String(),
+        "team_code": pl.String(),
+        "origin": pl.String(),
+        "person_count": pl.Int64(),
+        "query_count": pl.Int64(),
+        "queries_per_person": pl.Float64(),
+        "queries_per_person_ratio": pl.Float64(),
+        "share_queried_2plus": pl.Float64(),
+        "share_queried_5plus": pl.Float64(),
+        "gini": pl.Float64(),
+    }
+)
+"""Columns of :func:`compute_repeat_checks`."""
+
+PROCO_SCHEMA = pl.Schema(
+    {
+        "query_type": pl.String(),
+        "team_code": pl.String(),
+        "origin": pl.String(),
+        "proco_query_count": pl.Int64(),
+        "proco_mean": pl.Float64(),
+        "proco_median": pl.Float64(),
+        "proco_p90": pl.Float64(),
+        "proco_share_1plus": pl.Float64(),
+        "proco_share_5plus": pl.Float64(),
+    }
+)
+"""Columns of :func:`summarise_proco_counts`."""
+
+_KEYS = ("query_type", "team_code", "origin")
+
+
+def gini(values: Sequence[float] | np.ndarray) -> float:
+    """Gini coefficient of non-negative values (0 = all equal; (n - 1)/n = one holds everything).
+
+    Uses the sample form without small-sample correction,
+    ``G = sum_i sum_j |x_i - x_j| / (2 n^2 mean)``, computed on the sorted values as
+    ``2 sum_i i x_(i) / (n sum x) - (n + 1) / n``. Applied to the number of queries of each
+    queried person, it measures how concentrated queries are on few persons among those
+    queried (persons never queried are not in the data and not in the coefficient).
+
+    Returns NaN for an empty input or when every value is 0.
+
+    References
+    ----------
+    Gini, C. (1912). *Variabilità e mutabilità*. Bologna: Tipografia di Paolo Cuppini.
+    Damgaard, C. & Weiner, J. (2000). Describing inequality in plant size or fecundity.
+    *Ecology* 81(4), 1139-1142 (the sorted-values formula).
+    """
+    x = np.sort(np.asarray(values, dtype=float))
+    if x.size == 0 or x.sum() == 0:
+        return float("nan")
+    if np.any(x < 0):
+        raise ValueError("values must be non-negative")
+    n = x.size
+    ranks = np.arange(1, n + 1)
+    return float(2.0 * np.sum(ranks * x) / (n * x.sum()) - (n + 1) / n)
+
+
+def gini_expr(column: str) -> pl.Expr:
+    """The :func:`gini` formula as a polars aggregation over ``column`` (use inside ``agg``)."""
+    x = pl.col(column).sort().cast(pl.Float64)
+    n = pl.len().cast(pl.Float64)
+    ranks = pl.int_range(1, pl.len() + 1, dtype=pl.Int64).cast(pl.Float64)
+    return 2.0 * (ranks * x).sum() / (n * x.sum()) - (n + 1.0) / n
+
+
+def _linked(queries: pl.DataFrame | pl.LazyFrame) -> pl.LazyFrame:
+    return queries.lazy().filter(
+        pl.col("is_linked") & pl.col("origin").is_not_null() & pl.col("person_key").is_not_null()
+    )
+
+
+def compute_repeat_checks(
+    queries: pl.DataFrame | pl.LazyFrame,
+    *,
+    reference: str = "NL",
+) -> pl.DataFrame:
+    """Return one row per query_type × team_code (each team and ``ALL``) × origin: repeat queries.
+
+    Over linked queries (``is_linked``, known origin and person_key). Per row:
+    ``person_count`` distinct persons queried; ``query_count`` their queries;
+    ``queries_per_person`` the mean; ``queries_per_person_ratio`` that mean divided by the
+    reference origin's in the same query_type and team (null on the reference rows or when
+    the reference is absent); ``share_queried_2plus`` / ``share_queried_5plus`` the share
+    of those persons queried at least 2 / 5 times; ``gini`` the Gini coefficient of queries
+    over those persons (:func:`gini`).
+
+    A person queried in several teams counts in each of those teams with their queries in
+    that team only; in ``ALL`` they count once, with all their queries. Hence team
+    person counts do not add up to ``ALL``. Counts cover the whole period of the input.
+
+    Parameters
+    ----------
+    queries : polars.DataFrame or polars.LazyFrame
+        Core query table: ``query_type``, ``team_code``, ``person_key``, ``is_linked``,
+        ``origin``.
+    reference : str, default "NL"
+        Reference origin of ``queries_per_person_ratio``.
+
+    Returns
+    -------
+    polars.DataFrame
+        Columns of :data:`REPEAT_SCHEMA`, sorted by query_type, team_code (``ALL`` last),
+        origin (schema order).
+    """
+    linked = _linked(queries).select("query_type", "team_code", "origin", "person_key")
+    per_person_team = linked.group_by(*_KEYS, "person_key").agg(pl.len().alias("_n"))
+    per_person_all = (
+        linked.group_by("query_type", "origin", "person_key")
+        .agg(pl.len().alias("_n"))
+        .with_columns(pl.lit(ALL_TEAMS).alias("team_code"))
+        .select("query_type", "team_code", "origin", "person_key", "_n")
+    )
+    per_person = pl.concat([per_person_team, per_person_all])
+    stats = (
+        per_person.group_by(*_KEYS)
+        .agg(
+            pl.len().cast(pl.Int64).alias("person_count"),
+            pl.col("_n").sum().cast(pl.Int64).alias("query_count"),
+            pl.col("_n").mean().alias("queries_per_person"),
+            (pl.col("_n") >= 2).mean().alias("share_queried_2plus"),
+            (pl.col("_n") >= 5).mean().alias("share_queried_5plus"),
+            gini_expr("_n").alias("gini"),
+        )
+        .collect()
+    )
+    ref = stats.filter(pl.col("origin") == reference).select(
+        "query_type", "team_code", pl.col("queries_per_person").alias("_ref_qpp")
+    )
+    result = stats.join(ref, on=["query_type", "team_code"], how="left").with_columns(
+        pl.when(pl.col("origin") != reference)
+        .then(pl.col("queries_per_person") / pl.col("_ref_qpp"))
+        .alias("queries_per_person_ratio")
+    )
+    return sort_output_rows(result.select(REPEAT_SCHEMA.names()).cast(dict(REPEAT_SCHEMA)))
+
+
+def add_proco_count(queries: pl.DataFrame | pl.LazyFrame) -> pl.DataFrame | pl.LazyFrame:
+    """Add ``proco_count``: earlier queries of the same person and query type in the preceding 365 days.
+
+    For a query at instant t of person p (``person_key``) and type q, ``proco_count`` is the
+    number of queries of p and q with ``t - 365 days <= queried_at < t``, in any team. Queries
+    at exactly the same instant do not count each other (strictly earlier only), so the
+    count does not depend on the arbitrary order of ``query_id``. Null when ``person_key``
+    is null (the person cannot be followed). All rows are kept, in their input order; the
+    result is lazy when the input is.
+
+    Notes
+    -----
+    The window is 365 days of elapsed time, not 12 calendar months (which differ in length
+    and make "the same day last year" ambiguous at month ends and in leap years). Queries
+    before the start of the data are unknown, so counts early in the data are
+    left-truncated: compare groups over the same period, or leave out the first year.
+    Computed with a polars ``rolling_sum_by`` over each person (no Python loop).
+    """
+    ones = pl.col("queried_at").is_not_null().cast(pl.UInt32)
+    # NOTE: closed="left" makes the window [t - 365d, t): the query itself and queries at
+    # the same instant are excluded.
+    earlier = ones.rolling_sum_by("queried_at", window_size=PROCO_WINDOW, closed="left").over(
+        "query_type", "person_key"
+    )
+    return queries.with_columns(
+        pl.when(pl.col("person_key").is_not_null() & pl.col("queried_at").is_not_null())
+        .then(earlier.cast(pl.Int64))
+        .alias("proco_count")
+    )
+
+
+def summarise_proco_counts(queries_with_proco: pl.DataFrame | pl.LazyFrame) -> pl.DataFrame:
+    """Return one row per query_type × team_code (each team and ``ALL``) × origin: ProCo counts.
+
+    Over linked queries with a ProCo count (output of :func:`add_proco_count`). Columns are
+    prefixed ``proco_``: ``proco_query_count`` queries summarised; ``proco_mean``;
+    ``proco_median`` and ``proco_p90`` (linear interpolation between order statistics, as R's
+    default and numpy's); ``proco_share_1plus`` / ``proco_share_5plus`` the share of queries
+    whose person had been queried at least 1 / 5 times in the preceding 365 days. A query's
+    ProCo count includes earlier queries in other teams; the team split is by where the
+    counted query happened.
+    """
+    linked = _linked(queries_with_proco).filter(pl.col("proco_count").is_not_null())
+    aggregates = [
+        pl.len().cast(pl.Int64).alias("proco_query_count"),
+        pl.col("proco_count").mean().alias("proco_mean"),
+        pl.col("proco_count").quantile(0.5, interpolation="linear").alias("proco_median"),
+        pl.col("proco_count").quantile(0.9, interpolation="linear").alias("proco_p90"),
+        (pl.col("proco_count") >= 1).mean().alias("proco_share_1plus"),
+        (pl.col("proco_count") >= 5).mean().alias("proco_share_5plus"),
+    ]
+    per_team = linked.group_by(*_KEYS).agg(aggregates)
+    whole_area = (
+        linked.group_by("query_type", "origin")
+        .agg(aggregates)
+        .with_columns(pl.lit(ALL_TEAMS).alias("team_code"))
+    )
+    result = pl.concat(
+        [per_team.select(PROCO_SCHEMA.names()), whole_area.select(PROCO_SCHEMA.names())]
+    ).collect()
+    return sort_output_rows(result.cast(dict(PROCO_SCHEMA)))

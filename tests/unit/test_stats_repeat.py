@@ -1,0 +1,228 @@
+"""Repeat checks, Gini and ProCo counts (assets/stats/repeat.py)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+
+import numpy as np
+import polars as pl
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from assets.stats.repeat import (
+    PROCO_SCHEMA,
+    REPEAT_SCHEMA,
+    add_proco_count,
+    compute_repeat_checks,
+    gini,
+    gini_expr,
+    summarise_proco_counts,
+)
+
+START = dt.datetime(2025, 1, 1, 12, tzinfo=dt.UTC)
+
+
+# ---------------------------------------------------------------- Gini
+
+
+def test_gini_of_equal_values_is_zero() -> None:
+    assert gini([3, 3, 3, 3]) == pytest.approx(0.0)
+
+
+@pytest.mark.parametrize("n", [2, 5, 100])
+def test_gini_when_one_takes_all(n: int) -> None:
+    assert gini([7] + [0] * (n - 1)) == pytest.approx((n - 1) / n)
+
+
+def test_gini_known_value_and_edge_cases() -> None:
+    # 1, 2, 3, 4: mean absolute difference 5/4 over 2 * mean 5/2 -> 0.25
+    assert gini([4, 1, 3, 2]) == pytest.approx(0.25)
+    assert math.isnan(gini([]))
+    assert math.isnan(gini([0, 0]))
+    with pytest.raises(ValueError):
+        gini([1, -1, 3])
+
+
+@settings(deadline=None)  # no timing asserts: other jobs share the machine
+@given(st.lists(st.integers(1, 50), min_size=1, max_size=60))
+def test_gini_expression_equals_the_function_and_the_pairwise_definition(values: list[int]) -> None:
+    x = np.asarray(values, dtype=float)
+    pairwise = np.abs(x[:, None] - x[None, :]).sum() / (2 * x.size**2 * x.mean())
+    assert gini(values) == pytest.approx(pairwise, abs=1e-12)
+    in_polars = pl.DataFrame({"v": values}).select(gini_expr("v")).item()
+    assert in_polars == pytest.approx(pairwise, abs=1e-12)
+    assert 0.0 <= gini(values) < 1.0
+
+
+# ---------------------------------------------------------------- repeat checks
+
+
+def _query_frame(rows: list[tuple]) -> pl.DataFrame:
+    """Rows of (query_type, team_code, person_key, origin, days after START)."""
+    return pl.DataFrame(
+        [
+            {
+                "query_id": f"q{i:04d}",
+                "query_type": query_type,
+                "team_code": team,
+                "person_key": person,
+                "is_linked": origin is not None,
+                "origin": origin,
+                "queried_at": START + dt.timedelta(days=days),
+            }
+            for i, (query_type, team, person, origin, days) in enumerate(rows)
+        ],
+        schema={
+            "query_id": pl.String,
+            "query_type": pl.String,
+            "team_code": pl.String,
+            "person_key": pl.UInt64,
+            "is_linked": pl.Boolean,
+            "origin": pl.String,
+            "queried_at": pl.Datetime("us", "UTC"),
+        },
+    )
+
+
+def _crafted() -> pl.DataFrame:
+    rows = [("person", "T1", 1, "NL", d) for d in range(5)]  # person 1: 5 queries in T1
+    rows += [("person", "T2", 1, "NL", 10)]  # ... and 1 in T2
+    rows += [("person", "T1", 2, "NL", 0)]  # person 2: once
+    rows += [("person", "T1", 3, "MA", 0), ("person", "T1", 3, "MA", 0), ("person", "T1", 3, "MA", 400)]
+    rows += [("person", "T1", 4, "MA", 3)]
+    rows += [("person", "T1", None, None, 0)]  # not identified: excluded
+    rows += [("person", "T1", 9, None, 0)]  # identified, not linked: excluded from tables
+    rows += [("plate", "T1", 1, "NL", 2)]  # same person, other query type
+    return _query_frame(rows)
+
+
+def test_repeat_checks_exact_numbers() -> None:
+    result = compute_repeat_checks(_crafted())
+    assert result.schema == REPEAT_SCHEMA
+    got = {
+        (r["query_type"], r["team_code"], r["origin"]): r for r in result.iter_rows(named=True)
+    }
+    assert list(got) == [
+        ("person", "T1", "NL"),
+        ("person", "T1", "MA"),
+        ("person", "T2", "NL"),
+        ("person", "ALL", "NL"),
+        ("person", "ALL", "MA"),
+        ("plate", "T1", "NL"),
+        ("plate", "ALL", "NL"),
+    ]
+    t1_nl = got[("person", "T1", "NL")]  # persons 1 (5 queries in T1) and 2 (1)
+    assert (t1_nl["person_count"], t1_nl["query_count"]) == (2, 6)
+    assert t1_nl["queries_per_person"] == pytest.approx(3.0)
+    assert t1_nl["share_queried_2plus"] == pytest.approx(0.5)
+    assert t1_nl["share_queried_5plus"] == pytest.approx(0.5)
+    assert t1_nl["gini"] == pytest.approx(gini([5, 1]))
+    assert t1_nl["queries_per_person_ratio"] is None
+
+    all_nl = got[("person", "ALL", "NL")]  # person 1 counts once with all 6 queries
+    assert (all_nl["person_count"], all_nl["query_count"]) == (2, 7)
+    assert all_nl["gini"] == pytest.approx(gini([6, 1]))
+    assert all_nl["share_queried_5plus"] == pytest.approx(0.5)
+
+    t2_nl = got[("person", "T2", "NL")]  # person 1 in T2: only their T2 query
+    assert (t2_nl["person_count"], t2_nl["query_count"], t2_nl["gini"]) == (1, 1, 0.0)
+
+    t1_ma = got[("person", "T1", "MA")]  # persons 3 (3 queries) and 4 (1)
+    assert (t1_ma["person_count"], t1_ma["query_count"]) == (2, 4)
+    assert t1_ma["queries_per_person"] == pytest.approx(2.0)
+    assert t1_ma["queries_per_person_ratio"] == pytest.approx(2.0 / 3.0)
+    assert t1_ma["share_queried_5plus"] == pytest.approx(0.0)
+    assert got[("person", "ALL", "MA")]["queries_per_person_ratio"] == pytest.approx(2.0 / 3.5)
+
+
+# ---------------------------------------------------------------- ProCo counts
+
+
+def test_proco_count_exact_numbers() -> None:
+    frame = _crafted()
+    counted = add_proco_count(frame)
+    assert counted["query_id"].to_list() == frame["query_id"].to_list()  # order kept
+    by_id = dict(zip(counted["query_id"], counted["proco_count"], strict=True))
+    assert [by_id[f"q{i:04d}"] for i in range(5)] == [0, 1, 2, 3, 4]
+    assert by_id["q0005"] == 5  # T2 query counts the five earlier T1 queries
+    assert by_id["q0006"] == 0
+    # two queries of person 3 at the same instant do not count each other;
+    # the one 400 days later has nothing in the preceding 365 days
+    assert (by_id["q0007"], by_id["q0008"], by_id["q0009"]) == (0, 0, 0)
+    assert by_id["q0011"] is None  # no person_key
+    assert by_id["q0012"] == 0  # unlinked persons still have a count
+    assert by_id["q0013"] == 0  # plate query: person queries do not count
+
+
+def test_proco_window_is_365_days_inclusive_of_the_start() -> None:
+    base = dt.datetime(2025, 3, 1, tzinfo=dt.UTC)
+    frame = pl.DataFrame(
+        {
+            "query_type": ["person"] * 3,
+            "person_key": [7, 7, 7],
+            "queried_at": [
+                base,
+                base + dt.timedelta(days=365),  # exactly 365 days later: counts the first
+                base + dt.timedelta(days=365, microseconds=1),  # a microsecond more: not any more
+            ],
+        },
+        schema_overrides={"person_key": pl.UInt64, "queried_at": pl.Datetime("us", "UTC")},
+    )
+    assert add_proco_count(frame)["proco_count"].to_list() == [0, 1, 1]
+    lazy = add_proco_count(frame.lazy())
+    assert isinstance(lazy, pl.LazyFrame)
+    assert lazy.collect()["proco_count"].to_list() == [0, 1, 1]
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(
+        st.tuples(st.integers(1, 4), st.sampled_from(["person", "plate"]), st.integers(0, 800)),
+        min_size=1,
+        max_size=40,
+    )
+)
+def test_proco_count_equals_brute_force(events: list[tuple[int, str, int]]) -> None:
+    frame = pl.DataFrame(
+        {
+            "person_key": [e[0] for e in events],
+            "query_type": [e[1] for e in events],
+            "queried_at": [START + dt.timedelta(days=e[2]) for e in events],
+        },
+        schema_overrides={"person_key": pl.UInt64, "queried_at": pl.Datetime("us", "UTC")},
+    )
+    expected = [
+        sum(
+            1
+            for other in events
+            if other[:2] == event[:2] and event[2] - 365 <= other[2] < event[2]
+        )
+        for event in events
+    ]
+    assert add_proco_count(frame)["proco_count"].to_list() == expected
+
+
+def test_summarise_proco_counts_exact_numbers() -> None:
+    summary = summarise_proco_counts(add_proco_count(_crafted()))
+    assert summary.schema == PROCO_SCHEMA
+    t1_nl = summary.filter(
+        (pl.col("query_type") == "person") & (pl.col("team_code") == "T1") & (pl.col("origin") == "NL")
+    ).row(0, named=True)
+    # counts of T1 NL queries: person 1 -> 0, 1, 2, 3, 4; person 2 -> 0
+    assert t1_nl["proco_query_count"] == 6
+    assert t1_nl["proco_mean"] == pytest.approx(10 / 6)
+    assert t1_nl["proco_median"] == pytest.approx(np.quantile([0, 0, 1, 2, 3, 4], 0.5))
+    assert t1_nl["proco_p90"] == pytest.approx(np.quantile([0, 0, 1, 2, 3, 4], 0.9))
+    assert t1_nl["proco_share_1plus"] == pytest.approx(4 / 6)
+    assert t1_nl["proco_share_5plus"] == pytest.approx(0.0)
+    all_nl = summary.filter(
+        (pl.col("query_type") == "person") & (pl.col("team_code") == "ALL") & (pl.col("origin") == "NL")
+    ).row(0, named=True)
+    assert all_nl["proco_query_count"] == 7  # + the T2 query with count 5
+    assert all_nl["proco_share_5plus"] == pytest.approx(1 / 7)
+    # same keys as the repeat-check table, so the two join one to one
+    keys = ["query_type", "team_code", "origin"]
+    repeat = compute_repeat_checks(_crafted())
+    assert summary.select(keys).equals(repeat.select(keys))
