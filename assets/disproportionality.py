@@ -216,18 +216,18 @@ def compute_team_disproportionality(
             # NOTE: the grid is every stratum with residents; queries in a stratum without
             # residents (e.g. visitors of an age absent from a small area) cannot be rated and
             # are reported through query_count only.
+            # NOTE: exposure is the integer population: ratios do not depend on the common
+            # period length, and integer sums are exact in any order (determinism).
             grid = den.join(num, on=keys, how="left").with_columns(
-                pl.col("query_count").fill_null(0),
-                exposure=pl.col("population") * period.years,
-            )
-            ratable = grid.filter(pl.col("exposure") > 0)
+                pl.col("query_count").fill_null(0)).sort(keys)
+            ratable = grid.filter(pl.col("population") > 0)
             crude = rate_ratio_table(
-                ratable, count="query_count", exposure="exposure", group="origin",
+                ratable, count="query_count", exposure="population", group="origin",
                 reference=settings.reference, by=("team_code",), level=settings.confidence_level,
             ).select("team_code", "origin", rate_ratio="ratio", rate_ratio_ci_low="ci_low",
                      rate_ratio_ci_high="ci_high", crude_p_value="p_value")
             std = rate_ratio_table(
-                ratable, count="query_count", exposure="exposure", group="origin",
+                ratable, count="query_count", exposure="population", group="origin",
                 reference=settings.reference, by=("team_code",), strata=STRATA,
                 level=settings.confidence_level,
             ).select("team_code", "origin", std_ratio="ratio", std_ratio_ci_low="ci_low",
@@ -252,8 +252,11 @@ def compute_team_disproportionality(
                 )
             )
             parts.append(table)
-    table = pl.concat(parts, how="diagonal_relaxed")
-    table = _add_bounds(table, settings, period)
+    # NOTE: sorted before the steps that combine rows (BH, shrinkage): group-by output order
+    # varies between runs, and float results must not.
+    table = pl.concat(parts, how="diagonal_relaxed").sort(
+        "query_type", "benchmark", pl.col("team_code") == ALL_TEAMS, "team_code", "origin")
+    table = _add_bounds(table, settings)
     table = _add_multiplicity(table, settings)
     return (
         table.with_columns(
@@ -267,7 +270,7 @@ def compute_team_disproportionality(
     )
 
 
-def _add_bounds(table: pl.DataFrame, settings: AnalysisSettings, period: Period) -> pl.DataFrame:
+def _add_bounds(table: pl.DataFrame, settings: AnalysisSettings) -> pl.DataFrame:
     """Missing-origin bounds on the crude ratio (METHODS.md §8): every unlinked query of the
     team given to the reference origin (lower) or to the group (upper)."""
     from assets.stats.shrinkage import missing_origin_bounds

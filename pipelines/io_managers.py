@@ -19,8 +19,13 @@ from pipelines.resources import DEFAULT_WAREHOUSE, resolve_dir
 
 
 def write_parquet_atomic(frame: pl.DataFrame, path: Path, metadata: dict[str, str]) -> None:
-    """Write `frame` to `path` via a temporary file in the same folder and an atomic rename."""
+    """Write `frame` to `path` via a temporary file in the same folder and an atomic rename.
+
+    Temporary files left by a killed earlier run of the same output are removed first.
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
+    for stale in path.parent.glob(f".{path.name}.*.tmp"):
+        stale.unlink(missing_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
         frame.write_parquet(tmp, compression="zstd", metadata=metadata)
