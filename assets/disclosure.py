@@ -427,7 +427,8 @@ def _primary_expr(spec: DisclosureSpec, threshold: int) -> pl.Expr:
     conditions += [
         pl.col(c).is_between(1, threshold - 1).fill_null(False) for c in spec.published_counts
     ]
-    return pl.any_horizontal(conditions)
+    # NOTE: a table without counts (model coefficients) has no primary rule to break.
+    return pl.any_horizontal(conditions) if conditions else pl.lit(False)
 
 
 def _size_column(spec: DisclosureSpec) -> str | None:
@@ -487,7 +488,7 @@ def apply_disclosure_control(
     primary_expr = _primary_expr(spec, threshold)
     if SUPPRESSED_COLUMN in ordered.columns:
         primary_expr = primary_expr | pl.col(SUPPRESSED_COLUMN).fill_null(False)
-    primary = ordered.select(primary_expr.alias("p")).to_series().to_list()
+    primary = ordered.with_columns(primary_expr.alias("_p")).get_column("_p").to_list()
     previous_reason = (
         ordered.get_column(REASON_COLUMN).to_list()
         if REASON_COLUMN in ordered.columns

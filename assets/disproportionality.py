@@ -42,6 +42,8 @@ class AnalysisSettings:
     """Origin classification level: CBS 2022 origin codes or the three coarse groups."""
     disclosure_threshold: int = 10
     """Cells with fewer persons (or events) than this are suppressed in publication/."""
+    disclosure_round_to: int = 0
+    """Round published counts to multiples of this (0: no rounding)."""
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -358,3 +360,60 @@ def compute_thematic_disproportionality(
     if not parts:
         return pl.DataFrame()
     return pl.concat(parts)
+
+
+def compute_count_models(
+    queries: pl.LazyFrame,
+    population: pl.DataFrame,
+    *,
+    months: list[str],
+    settings: AnalysisSettings = AnalysisSettings(),
+    families: tuple[str, ...] = ("quasipoisson", "negbin"),
+) -> pl.DataFrame:
+    """One row per query_type × family × model term level: the rate ratio of a Gelman–Fagan–
+    Kiss count model (METHODS.md §3) with its CI, p-value and the model's overdispersion.
+
+    Cells are team × origin × sex × age band with residents (team_residents benchmark);
+    log E[queries] = log(residents) + origin + team + sex × age band, treatment-coded against
+    the reference origin, the first team and the first stratum.
+    """
+    from assets.stats.models import exponentiate_coefficients, fit_count_model
+
+    period = Period.from_months(months)
+    year = choose_population_year(population["year"].unique().to_list(), period)
+    pop = population.filter(pl.col("year") == year).with_columns(
+        origin=_origin_expr_pop(settings))
+    cells = _numerators(aggregate_queries(queries, settings))["all"].filter(
+        pl.col("team_code") != ALL_TEAMS)
+    den = pop.group_by("team_code", "origin", *STRATA).agg(pl.col("population").sum())
+    parts = []
+    for query_type in QUERY_TYPES:
+        frame = (
+            den.join(cells.filter(pl.col("query_type") == query_type).drop("query_type"),
+                     on=["team_code", "origin", *STRATA], how="left")
+            .with_columns(pl.col("query_count").fill_null(0),
+                          stratum=pl.col("sex") + " " + pl.col("age_band"))
+            .filter(pl.col("population") > 0)
+            .sort("team_code", "origin", *STRATA)
+        )
+        for family in families:
+            fit = fit_count_model(
+                frame, count="query_count", exposure="population",
+                factors=("origin", "team_code", "stratum"), family=family,
+                references={"origin": settings.reference},
+            )
+            ratios = exponentiate_coefficients(fit, level=settings.confidence_level)
+            parts.append(ratios.with_columns(
+                query_type=pl.lit(query_type),
+                family=pl.lit(family),
+                dispersion=pl.lit(fit.dispersion),
+                alpha=pl.lit(fit.alpha, pl.Float64),
+                deviance=pl.lit(fit.deviance),
+                df_resid=pl.lit(fit.df_resid, pl.Float64),
+                cell_count=pl.lit(fit.n_obs),
+                period_start=pl.lit(period.start),
+                period_end=pl.lit(period.end),
+            ))
+    table = pl.concat(parts, how="diagonal_relaxed")
+    first = ["period_start", "period_end", "query_type", "family"]
+    return table.select(first + [c for c in table.columns if c not in first])

@@ -5,9 +5,14 @@ import polars as pl
 
 from assets.disproportionality import (
     AnalysisSettings,
+    compute_count_models,
     compute_team_disproportionality,
     compute_thematic_disproportionality,
 )
+from assets.schema import ALL_TEAMS
+from assets.stats.darkness import compute_veil_of_darkness
+from assets.stats.outcome import compute_outcome_test
+from assets.stats.repeat import add_proco_count, compute_repeat_checks, summarise_proco_counts
 from assets.themes import THEMES_PATH, load_themes, theme_fingerprint, validate_against_teams
 from assets.provenance import code_version
 from pipelines.privacy import withhold_values
@@ -20,6 +25,7 @@ class AnalysisConfig(dg.Config):
     confidence_level: float = 0.95
     origin_level: str = "code"
     disclosure_threshold: int = 10
+    disclosure_round_to: int = 0
 
     def settings(self) -> AnalysisSettings:
         return AnalysisSettings(**{k: getattr(self, k) for k in AnalysisSettings.__dataclass_fields__})
@@ -99,3 +105,80 @@ def out_thematic_disproportionality(
     output.metadata["themes"] = dg.MetadataValue.json(
         {t.name: theme_fingerprint(t) for t in themes})
     return output
+
+
+@dg.asset
+@withhold_values
+def out_count_models(
+    config: AnalysisConfig,
+    core_person_queries: pl.LazyFrame,
+    core_plate_queries: pl.LazyFrame,
+    core_population: pl.DataFrame,
+) -> dg.Output[pl.DataFrame]:
+    """One row per query_type × family (quasi-Poisson, NB2) × model term level: rate ratios of
+    the Gelman–Fagan–Kiss count model (origin + team + sex × age band, offset log residents)
+    with CIs and the overdispersion ratio (METHODS.md §3)."""
+    settings = config.settings()
+    queries = all_queries(core_person_queries, core_plate_queries)
+    months = months_of(queries)
+    table = compute_count_models(queries, core_population, months=months, settings=settings)
+    return stamped(table, settings, months)
+
+
+@dg.asset
+@withhold_values
+def out_outcome_test(
+    config: AnalysisConfig,
+    core_person_queries: pl.LazyFrame,
+    core_plate_queries: pl.LazyFrame,
+) -> dg.Output[pl.DataFrame]:
+    """One row per query_type × team_code (and ALL) × origin: hit rate of queries with a filled-in
+    hit field, Wilson CI, difference vs the reference with Newcombe CI; on ALL rows also the
+    unweighted mean of team rates as OPP aggregates (METHODS.md §5)."""
+    settings = config.settings()
+    queries = all_queries(core_person_queries, core_plate_queries)
+    table = compute_outcome_test(queries.with_columns(_origin_column(settings)),
+                                 reference=settings.reference, level=settings.confidence_level)
+    return stamped(table, settings, months_of(queries))
+
+
+@dg.asset
+@withhold_values
+def out_repeat_checks(
+    config: AnalysisConfig,
+    core_person_queries: pl.LazyFrame,
+    core_plate_queries: pl.LazyFrame,
+) -> dg.Output[pl.DataFrame]:
+    """One row per query_type × team_code (and ALL) × origin: persons, queries per person,
+    shares queried ≥ 2 and ≥ 5 times, Gini of queries over persons, and the distribution of the
+    ProCo count (earlier queries of the same person in the preceding 365 days) (METHODS.md §6)."""
+    settings = config.settings()
+    queries = all_queries(core_person_queries, core_plate_queries).with_columns(
+        _origin_column(settings))
+    keys = ["query_type", "team_code", "origin"]
+    repeat = compute_repeat_checks(queries, reference=settings.reference)
+    proco = summarise_proco_counts(add_proco_count(queries))
+    table = repeat.join(proco, on=keys, how="left").sort(keys)
+    return stamped(table, settings, months_of(queries))
+
+
+@dg.asset
+@withhold_values
+def out_veil_of_darkness(
+    config: AnalysisConfig,
+    core_plate_queries: pl.LazyFrame,
+) -> dg.Output[pl.DataFrame]:
+    """One row per design (intertwilight, DST) × origin × fixed effects: the veil-of-darkness
+    log-odds γ of a holder of that origin (vs the reference) being queried in darkness, with SE,
+    CI and n, over all teams (team_code ALL) (METHODS.md §7)."""
+    settings = config.settings()
+    plates = core_plate_queries.with_columns(_origin_column(settings))
+    table = compute_veil_of_darkness(plates, reference=settings.reference,
+                                     level=settings.confidence_level)
+    table = table.select(pl.lit(ALL_TEAMS).alias("team_code"), *table.columns)
+    return stamped(table, settings, months_of(core_plate_queries))
+
+
+def _origin_column(settings: AnalysisSettings) -> pl.Expr:
+    """The origin column at the run's classification level (codes or the three groups)."""
+    return pl.col("origin_group" if settings.origin_level == "group" else "origin").alias("origin")

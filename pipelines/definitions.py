@@ -2,13 +2,18 @@
 
 import dagster as dg
 
-from assets import monthly, reference_tables, statistics
+from assets import monthly, publication, reference_tables, statistics
 from pipelines.io_managers import ParquetIOManager
 from pipelines.jobs import JOBS
-from pipelines.resources import LandingZone
+from pipelines.resources import LandingZone, Warehouse
 from pipelines.schedules import SCHEDULES, SENSORS
 
-GROUPS = {"reference": reference_tables, "monthly": monthly, "statistics": statistics}
+GROUPS = {
+    "reference": reference_tables,
+    "monthly": monthly,
+    "statistics": statistics,
+    "publication": publication,
+}
 """Asset module per group: adding an asset to a module adds it to the graph and its job."""
 
 all_assets = [
@@ -33,6 +38,7 @@ def build_definitions(landing_dir: str = "", warehouse_dir: str = "") -> dg.Defi
         resources={
             "landing": LandingZone(path=landing_dir),
             "io_manager": ParquetIOManager(warehouse_dir=warehouse_dir),
+            "warehouse": Warehouse(path=warehouse_dir),
         },
     )
 

@@ -8,30 +8,14 @@ partial file. Metadata is aggregate only: row count, column schema, settings and
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import dagster as dg
 import polars as pl
 
+from assets.atomic import write_parquet_atomic
 from assets.provenance import code_version
 from pipelines.resources import DEFAULT_WAREHOUSE, resolve_dir
-
-
-def write_parquet_atomic(frame: pl.DataFrame, path: Path, metadata: dict[str, str]) -> None:
-    """Write `frame` to `path` via a temporary file in the same folder and an atomic rename.
-
-    Temporary files left by a killed earlier run of the same output are removed first.
-    """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    for stale in path.parent.glob(f".{path.name}.*.tmp"):
-        stale.unlink(missing_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        frame.write_parquet(tmp, compression="zstd", metadata=metadata)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 class ParquetIOManager(dg.ConfigurableIOManager):
@@ -82,7 +66,9 @@ class ParquetIOManager(dg.ConfigurableIOManager):
                 f"{key.to_user_string()}: {len(missing)} partition file(s) not materialised "
                 f"({names}); materialise them first"
             )
-        lazy = pl.scan_parquet(paths) if paths else None
+        if not paths:
+            raise FileNotFoundError(f"{key.to_user_string()}: no partition materialised yet")
+        lazy = pl.scan_parquet(paths)
         if context.dagster_type.typing_type is pl.LazyFrame:
             return lazy
         return lazy.collect()

@@ -24,6 +24,17 @@ def resolve_dir(configured: str, env_var: str, default: Path) -> Path:
     return Path(configured or os.environ.get(env_var) or default).resolve()
 
 
+class Warehouse(dg.ConfigurableResource):
+    """The warehouse of DESIGN.md §5, for assets that write files besides their Parquet output
+    (publication/). The IO manager resolves the same folder."""
+
+    path: str = ""
+
+    @property
+    def root(self) -> Path:
+        return resolve_dir(self.path, "STOPCHECK_WAREHOUSE_DIR", DEFAULT_WAREHOUSE)
+
+
 class LandingZone(dg.ConfigurableResource):
     """The landing zone of DESIGN.md §4 (read-only)."""
 

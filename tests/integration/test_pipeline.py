@@ -88,3 +88,29 @@ def test_crude_ratio_equals_independent_computation(pipeline_run):
     inside = joined.filter(pl.col("origin") != "NL")
     assert ((inside["rate_ratio_ci_low"] <= inside["rate_ratio"])
             & (inside["rate_ratio"] <= inside["rate_ratio_ci_high"])).all()
+
+
+def test_publication_passes_disclosure_control(pipeline_run):
+    from assets.release import SPECS
+
+    folder = pipeline_run.warehouse / "publication"
+    published = sorted(folder.glob("out_*.csv"))
+    assert len(published) >= 3
+    for path in published:
+        spec = SPECS[path.stem]
+        table = pl.read_csv(path, infer_schema_length=None)
+        assert (path.with_suffix(".json")).is_file()
+        for column in spec.published_counts:
+            if column in table.columns:
+                values = table[column].drop_nulls().cast(pl.Int64)
+                assert not values.is_between(1, 9).any(), (path.name, column)
+        hidden = table.filter(pl.col("is_suppressed"))
+        for column in spec.estimate_columns + spec.published_counts:
+            if column in hidden.columns:
+                assert hidden[column].null_count() == hidden.height, (path.name, column)
+
+
+def test_report_is_written_with_figures(pipeline_run):
+    html = (pipeline_run.warehouse / "publication" / "thematic_report.html").read_text()
+    assert html.count("<svg") >= 3
+    assert "http://" not in html and "https://" not in html

@@ -1,0 +1,107 @@
+"""Publication: the only way out of the secure environment. Every out_ table through disclosure
+control into <warehouse>/publication/ as CSV with a JSON companion, and the thematic report."""
+
+import dagster as dg
+import polars as pl
+
+from assets import frames, release
+from assets.provenance import code_version, fingerprint_files
+from assets.report import ReportContext, ThemeSection, render_report
+from assets.statistics import AnalysisConfig
+from assets.themes import THEMES_PATH, load_themes
+from pipelines.privacy import withhold_values
+from pipelines.resources import LandingZone, Warehouse
+
+REPORT_NAME = "thematic_report.html"
+
+
+def landing_files(root) -> list:
+    """Every landing-zone file the outputs were computed from."""
+    months = frames.list_months(root)
+    paths = [frames.month_file(root, t, m) for t in ("person", "plate") for m in months]
+    paths += [frames.cbs_file(root, "persons"), frames.cbs_file(root, "population"),
+              frames.team_areas_file(root)]
+    return [p for p in paths if p.exists()]
+
+
+@dg.asset(
+    check_specs=[dg.AssetCheckSpec(
+        "published_tables_pass_disclosure_control", asset="publication", blocking=True,
+        description="Re-reads every published CSV and refuses it if it breaks a disclosure rule.",
+    )],
+)
+@withhold_values
+def publication(
+    config: AnalysisConfig,
+    landing: LandingZone,
+    warehouse: Warehouse,
+    out_team_disproportionality: pl.DataFrame,
+    out_thematic_disproportionality: pl.DataFrame,
+    out_outcome_test: pl.DataFrame,
+    out_repeat_checks: pl.DataFrame,
+    out_veil_of_darkness: pl.DataFrame,
+    out_count_models: pl.DataFrame,
+):
+    """One row per file written to publication/: the disclosure-controlled CSV of every out_
+    table, its JSON companion, and the self-contained thematic report."""
+    settings = config.settings()
+    tables = {
+        "out_team_disproportionality": out_team_disproportionality,
+        "out_thematic_disproportionality": out_thematic_disproportionality,
+        "out_outcome_test": out_outcome_test,
+        "out_repeat_checks": out_repeat_checks,
+        "out_veil_of_darkness": out_veil_of_darkness,
+        "out_count_models": out_count_models,
+    }
+    released = release.release_tables(tables, threshold=settings.disclosure_threshold,
+                                       round_to=settings.disclosure_round_to or None)
+    team = released["out_team_disproportionality"].table
+    period_start, period_end = team["period_start"].min(), team["period_end"].max()
+    companion = {
+        "settings": settings.as_dict(),
+        "code_version": code_version(),
+        "period_start": period_start,
+        "period_end": period_end,
+        "input_fingerprint": fingerprint_files(landing_files(landing.root)),
+    }
+    folder = warehouse.root / "publication"
+    written = release.write_release(folder, released, companion)
+    themes = {t.name: t for t in load_themes(THEMES_PATH)}
+    thematic = released.get("out_thematic_disproportionality")
+    sections = []
+    if thematic is not None:
+        for name in thematic.table["theme"].unique(maintain_order=True).to_list():
+            theme = themes.get(name)
+            sections.append(ThemeSection(
+                name=name, title=theme.title if theme else name,
+                description=theme.description if theme else "",
+                table=thematic.table.filter(pl.col("theme") == name).drop("theme", "theme_fingerprint"),
+            ))
+    html = render_report(
+        {n: r.table for n, r in released.items() if n != "out_thematic_disproportionality"},
+        context=ReportContext(
+            title="stopcheck: disproportionality of MEOS queries per police team",
+            period_start=period_start, period_end=period_end, settings=settings.as_dict(),
+            code_version=companion["code_version"], input_fingerprint=companion["input_fingerprint"],
+            themes=tuple(sections), is_synthetic=(landing.root / "truth.json").exists(),
+            reference_origin=settings.reference,
+        ),
+    )
+    report_path = folder / REPORT_NAME
+    release.write_bytes_atomic(report_path, html.encode())
+    manifest = pl.DataFrame({
+        "file": [p.name for p in written] + [REPORT_NAME],
+        "row_count": [released[p.stem].table.height if p.suffix == ".csv" else None
+                      for p in written] + [None],
+        "suppressed_count": [released[p.stem].suppressed_count if p.suffix == ".csv" else None
+                             for p in written] + [None],
+    }, schema={"file": pl.String, "row_count": pl.Int64, "suppressed_count": pl.Int64})
+    yield dg.Output(manifest, metadata={
+        "tables_published": len(released),
+        "cells_suppressed": sum(r.suppressed_count for r in released.values()),
+        "report": dg.MetadataValue.path(str(report_path)),
+    })
+    yield dg.AssetCheckResult(
+        check_name="published_tables_pass_disclosure_control",
+        **release.recheck_published(folder, settings.disclosure_threshold),
+    )

@@ -1,0 +1,182 @@
+"""What leaves the secure environment: every out_ table through disclosure control, in order.
+
+The one place that says which published column is a count, an event, a share or an estimate
+(a `DisclosureSpec` per table), in which order the tables are controlled, and how a cell hidden
+in one table is hidden in the others that share its key (assets.disclosure does the suppression).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import polars as pl
+
+from assets.atomic import write_bytes_atomic
+from assets.disclosure import (
+    TEAM_DISPROPORTIONALITY_SPEC,
+    DisclosureSpec,
+    Margin,
+    apply_disclosure_control,
+    check_disclosure,
+)
+from assets.frames import StopcheckError
+from assets.schema import ALL_TEAMS
+
+TEAM_SPEC = DisclosureSpec(
+    key_columns=TEAM_DISPROPORTIONALITY_SPEC.key_columns,
+    person_count="person_count",
+    event_counts=("query_count",),
+    count_columns=("population", "unlinked_count"),
+    estimate_columns=(*TEAM_DISPROPORTIONALITY_SPEC.estimate_columns,
+                      "rate_ratio_bound_low", "rate_ratio_bound_high"),
+    margins=TEAM_DISPROPORTIONALITY_SPEC.margins,
+    linked_dimensions=TEAM_DISPROPORTIONALITY_SPEC.linked_dimensions,
+)
+
+SPECS: dict[str, DisclosureSpec] = {
+    "out_team_disproportionality": TEAM_SPEC,
+    "out_thematic_disproportionality": DisclosureSpec(
+        key_columns=("theme", *TEAM_SPEC.key_columns),
+        person_count="person_count",
+        event_counts=("query_count",),
+        count_columns=TEAM_SPEC.count_columns,
+        estimate_columns=TEAM_SPEC.estimate_columns,
+        margins=TEAM_SPEC.margins,
+        linked_dimensions=TEAM_SPEC.linked_dimensions,
+        passthrough_columns=("theme_fingerprint",),
+    ),
+    "out_outcome_test": DisclosureSpec(
+        key_columns=("query_type", "team_code", "origin"),
+        event_counts=("hit_count",),
+        complements=(("hit_count", "query_count"),),
+        count_columns=("hit_missing_count",),
+        estimate_columns=(
+            "hit_rate", "hit_rate_ci_low", "hit_rate_ci_high", "hit_rate_diff",
+            "hit_rate_diff_ci_low", "hit_rate_diff_ci_high", "mean_team_hit_rate",
+            "mean_team_hit_rate_diff",
+        ),
+        margins=(Margin("team_code", ALL_TEAMS),),
+        passthrough_columns=("team_count", "mean_team_diff_team_count"),
+    ),
+    "out_repeat_checks": DisclosureSpec(
+        key_columns=("query_type", "team_code", "origin"),
+        person_count="person_count",
+        event_counts=("query_count", "person_2plus_count", "person_5plus_count"),
+        complements=(("person_2plus_count", "person_count"),
+                     ("person_5plus_count", "person_count")),
+        count_columns=("proco_query_count",),
+        estimate_columns=(
+            "queries_per_person", "queries_per_person_ratio", "share_queried_2plus",
+            "share_queried_5plus", "gini", "proco_mean", "proco_median", "proco_p90",
+            "proco_share_1plus", "proco_share_5plus",
+        ),
+        margins=(Margin("team_code", ALL_TEAMS),),
+    ),
+    "out_veil_of_darkness": DisclosureSpec(
+        key_columns=("team_code", "design", "origin", "fixed_effects"),
+        event_counts=("group_count", "dark_count"),
+        complements=(("group_count", "n"), ("dark_count", "n")),
+        estimate_columns=("estimate", "std_error", "ci_low", "ci_high", "p_value"),
+        passthrough_columns=("window_start_minute", "window_end_minute", "note"),
+    ),
+    "out_count_models": DisclosureSpec(
+        key_columns=("period_start", "period_end", "query_type", "family", "term", "level"),
+        estimate_columns=("ratio", "ci_low", "ci_high", "p_value", "dispersion", "alpha",
+                          "deviance"),
+        # NOTE: model coefficients pool all cells of a factor level; the fit's size is
+        # descriptive, not a count of persons.
+        passthrough_columns=("df_resid", "cell_count"),
+    ),
+}
+"""Disclosure spec per publishable table."""
+
+SHARED_KEYS = ("query_type", "team_code", "origin")
+"""Tables whose cells are the team table's cells (default benchmark) under another statistic:
+a cell hidden in the team table is hidden in them too, or its count could be rebuilt from them."""
+FOLLOWS_TEAM_TABLE = ("out_outcome_test", "out_repeat_checks")
+
+
+@dataclass(frozen=True)
+class Released:
+    """A disclosure-controlled table and its counts of suppressed cells."""
+
+    table: pl.DataFrame
+    suppressed_count: int
+
+
+def prepare_repeat_checks(table: pl.DataFrame) -> pl.DataFrame:
+    """Add the counts behind the published shares, so the complement rule can be applied."""
+    return table.with_columns(
+        person_2plus_count=(pl.col("share_queried_2plus") * pl.col("person_count")).round().cast(pl.Int64),
+        person_5plus_count=(pl.col("share_queried_5plus") * pl.col("person_count")).round().cast(pl.Int64),
+    )
+
+
+def release_tables(tables: dict[str, pl.DataFrame], *, threshold: int,
+                   round_to: int | None) -> dict[str, Released]:
+    """Disclosure-control every known, non-empty table; the team table first, its suppressed
+    cells carried into the tables that share its keys. Raises when a result breaks the rules."""
+    released: dict[str, Released] = {}
+    team_hidden = None
+    order = ["out_team_disproportionality"] + [n for n in SPECS if n != "out_team_disproportionality"]
+    for name in order:
+        table = tables.get(name)
+        if table is None or table.is_empty():
+            continue
+        spec = SPECS[name]
+        if name == "out_repeat_checks":
+            table = prepare_repeat_checks(table)
+        if name in FOLLOWS_TEAM_TABLE and team_hidden is not None:
+            table = table.join(team_hidden, on=list(SHARED_KEYS), how="left").with_columns(
+                pl.col("is_suppressed").fill_null(False))
+        controlled = apply_disclosure_control(table, spec.restricted_to(table.columns),
+                                              threshold=threshold, round_to=round_to)
+        violations = check_disclosure(controlled, spec.restricted_to(table.columns),
+                                      threshold=threshold)
+        if violations:
+            raise StopcheckError(f"{name}: disclosure control failed: " + "; ".join(violations))
+        released[name] = Released(controlled, int(controlled["is_suppressed"].sum()))
+        if name == "out_team_disproportionality":
+            # NOTE: the other tables count all linked queries of a team, as the default
+            # benchmark does; a cell hidden under any benchmark is hidden there.
+            team_hidden = controlled.group_by(list(SHARED_KEYS)).agg(
+                is_suppressed=pl.col("is_suppressed").any())
+    return released
+
+
+def write_release(folder: Path, released: dict[str, Released], companion: dict) -> list[Path]:
+    """Write each table as `<name>.csv` with a `<name>.json` companion (settings, code version,
+    period, input fingerprint, row and suppression counts). Returns the files written."""
+    folder.mkdir(parents=True, exist_ok=True)
+    written = []
+    for name, item in sorted(released.items()):
+        csv_path = folder / f"{name}.csv"
+        write_bytes_atomic(csv_path, item.table.write_csv().encode())
+        meta = {**companion, "table": name, "row_count": item.table.height,
+                "suppressed_count": item.suppressed_count}
+        json_path = folder / f"{name}.json"
+        write_bytes_atomic(json_path, (json.dumps(meta, indent=2, sort_keys=True, default=str) + "\n").encode())
+        written += [csv_path, json_path]
+    return written
+
+
+def recheck_published(folder: Path, threshold: int) -> dict:
+    """Re-read every published CSV and check it against its spec: the result of the publication
+    check as `passed` and aggregate `metadata` (violating row counts, never values)."""
+    violations = {}
+    for path in sorted(folder.glob("out_*.csv")):
+        spec = SPECS[path.stem]
+        # NOTE: a column that is empty on every row would be read as text; the spec knows.
+        types = {**{c: pl.Int64 for c in spec.published_counts},
+                 **{c: pl.Float64 for c in spec.estimate_columns}}
+        header = pl.read_csv(path, n_rows=0).columns
+        table = pl.read_csv(path, try_parse_dates=True, infer_schema_length=None,
+                            schema_overrides={c: t for c, t in types.items() if c in header})
+        problems = check_disclosure(table, spec.restricted_to(table.columns), threshold=threshold)
+        if problems:
+            violations[path.name] = "; ".join(problems)
+    return {"passed": not violations,
+            "metadata": {"tables_checked": len(list(folder.glob("out_*.csv"))),
+                         "tables_failing": len(violations), **violations}}
