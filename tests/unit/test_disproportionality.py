@@ -1,0 +1,120 @@
+"""out_team_disproportionality on a crafted table whose every number can be checked by hand."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import polars as pl
+import pytest
+
+from assets.disproportionality import (
+    AnalysisSettings,
+    Period,
+    choose_population_year,
+    compute_team_disproportionality,
+)
+
+# Two teams; residents per team × origin (one stratum: M 15-24).
+POP = {("T1", "NL"): 1000, ("T1", "MA"): 500, ("T2", "NL"): 2000, ("T2", "MA"): 100}
+
+
+def population() -> pl.DataFrame:
+    return pl.DataFrame([
+        {"year": 2024, "team_code": t, "wijk_code": f"WK0363{t}", "sex": "M",
+         "age_band": "15-24", "origin": o, "population": n} for (t, o), n in POP.items()
+    ])
+
+
+def queries() -> pl.LazyFrame:
+    rows = []
+    # (team where queried, residence team, origin, person_key, how many queries)
+    spec = [("T1", "T1", "NL", 1, 20), ("T1", "T1", "MA", 2, 30), ("T1", "T2", "MA", 3, 10),
+            ("T1", None, "NL", 4, 5), ("T2", "T2", "NL", 5, 40), ("T2", "T2", "MA", 6, 0)]
+    for team, home, origin, key, n in spec:
+        rows += [{"query_type": "person", "team_code": team, "residence_team": home,
+                  "origin": origin, "origin_group": "Nederland" if origin == "NL" else "Buiten Europa",
+                  "sex": "M", "age_band": "15-24", "person_key": key, "is_linked": True}] * n
+    rows += [{"query_type": "person", "team_code": "T2", "residence_team": None, "origin": None,
+              "origin_group": None, "sex": None, "age_band": None, "person_key": None,
+              "is_linked": False}] * 7
+    frame = pl.DataFrame(rows, schema_overrides={"person_key": pl.UInt64})
+    return pl.concat([frame, frame.with_columns(query_type=pl.lit("plate")).head(0)]).lazy()
+
+
+@pytest.fixture(scope="module")
+def table() -> pl.DataFrame:
+    return compute_team_disproportionality(queries(), population(),
+                                           months=["2025-01", "2025-12"])
+
+
+def cell(table, benchmark, team, origin, query_type="person") -> dict:
+    return table.filter(query_type=query_type, benchmark=benchmark, team_code=team,
+                        origin=origin).row(0, named=True)
+
+
+def test_period_and_population_year():
+    period = Period.from_months(["2025-03", "2025-01"])
+    assert (period.start, period.end) == (date(2025, 1, 1), date(2025, 3, 31))
+    assert choose_population_year([2023, 2024, 2026], period) == 2024
+    assert choose_population_year([2026], period) == 2026
+
+
+def test_team_residents(table):
+    ma = cell(table, "team_residents", "T1", "MA")
+    assert ma["query_count"] == 40 and ma["person_count"] == 2 and ma["population"] == 500
+    assert ma["rate_ratio"] == pytest.approx((40 / 500) / (25 / 1000))
+    assert ma["rate_ratio_ci_low"] < ma["rate_ratio"] < ma["rate_ratio_ci_high"]
+    assert ma["queries_per_1000"] == pytest.approx(40 / 500 * 1000 / (365 / 365.25))
+
+
+def test_area_residents(table):
+    ma = cell(table, "area_residents", "T1", "MA")
+    assert ma["population"] == 600
+    assert ma["rate_ratio"] == pytest.approx((40 / 600) / (25 / 3000))
+
+
+def test_resident_only(table):
+    ma = cell(table, "resident_only", "T1", "MA")
+    assert ma["query_count"] == 30 and ma["person_count"] == 1
+    assert ma["rate_ratio"] == pytest.approx((30 / 500) / (20 / 1000))
+    everyone = cell(table, "resident_only", "ALL", "NL")
+    assert everyone["query_count"] == 60  # the visitor (person 4) is not a resident
+
+
+def test_all_rows_and_zero_cells(table):
+    assert cell(table, "team_residents", "ALL", "MA")["query_count"] == 40
+    zero = cell(table, "team_residents", "T2", "MA")
+    assert zero["query_count"] == 0 and zero["rate_ratio"] == 0 and zero["rate_ratio_ci_low"] == 0
+    assert zero["rate_ratio_ci_high"] > 0
+
+
+def test_reference_rows_and_standardised_equals_crude_in_one_stratum(table):
+    nl = cell(table, "team_residents", "T1", "NL")
+    assert nl["rate_ratio"] == 1 and nl["rate_ratio_ci_low"] is None and nl["q_value"] is None
+    ma = cell(table, "team_residents", "T1", "MA")
+    assert ma["std_ratio"] == pytest.approx(ma["rate_ratio"])
+
+
+def test_unlinked_queries_give_bounds(table):
+    t2 = cell(table, "team_residents", "T2", "NL")
+    assert t2["unlinked_count"] == 7
+    ma_all = cell(table, "team_residents", "ALL", "MA")
+    n_ma, n_nl, u = 40, 65, 7
+    assert ma_all["rate_ratio_bound_low"] == pytest.approx((n_ma / 600) / ((n_nl + u) / 3000))
+    assert ma_all["rate_ratio_bound_high"] == pytest.approx(((n_ma + u) / 600) / (n_nl / 3000))
+
+
+def test_q_values_cover_every_test_of_the_run(table):
+    tested = table.filter(pl.col("p_value").is_not_null())
+    assert tested["q_value"].null_count() == 0
+    assert (tested["q_value"] >= tested["p_value"] - 1e-12).all()
+
+
+def test_origin_groups():
+    grouped = compute_team_disproportionality(
+        queries(), population(), months=["2025-01"],
+        settings=AnalysisSettings(origin_level="group"))
+    assert set(grouped["origin"]) == {"Nederland", "Buiten Europa"}
+    ref = grouped.filter(query_type="person", origin="Nederland", benchmark="team_residents",
+                         team_code="T1")
+    assert ref["rate_ratio"].to_list() == [1.0]
