@@ -61,7 +61,7 @@ the asset as an extra input and fills the parameter with the column's sorted dis
 _ZONE = ZoneInfo(TIMEZONE)
 
 
-def gx_type_name(dtype: pl.DataType) -> str:
+def lookup_gx_type_name(dtype: pl.DataType) -> str:
     """Return the GX ``type_`` name matching a polars dtype (see :data:`GX_TYPE_NAMES`)."""
     name = GX_TYPE_NAMES.get(dtype.base_type())
     if name is None:
@@ -72,8 +72,8 @@ def gx_type_name(dtype: pl.DataType) -> str:
 def _pandas_dtype_for(arrow_type: pa.DataType) -> Any:
     # NOTE: nullable pandas dtypes keep a Boolean or UInt64 column with nulls as bool/uint64
     # (plain to_pandas makes them object/float64, which breaks type and value-set checks), and
-    # timestamps stay numpy datetime64 so GX's between-comparison is vectorised (an Arrow-backed
-    # timestamp makes GX fall back to a Python loop, ~10× slower; docs/validation.md).
+    # timestamps stay numpy datetime64 so GX's between-comparison is vectorised (on Arrow-backed
+    # timestamps GX loops in Python: the raw suite ran 6× slower; docs/validation.md).
     if pa.types.is_boolean(arrow_type):
         return pd.BooleanDtype()
     if (
@@ -81,19 +81,19 @@ def _pandas_dtype_for(arrow_type: pa.DataType) -> Any:
         or pa.types.is_large_string(arrow_type)
         or pa.types.is_string_view(arrow_type)
     ):
-        # pandas 3's default "str" dtype (Arrow storage, NaN for missing) hashes 1.6x faster
-        # than StringDtype("pyarrow") with pd.NA, and GX hashes every batch it is given.
+        # pandas 3's default "str" dtype: Arrow storage, NaN for missing.
         return pd.StringDtype("pyarrow", na_value=np.nan)
     if pa.types.is_integer(arrow_type):
-        return pd.api.types.pandas_dtype(str(arrow_type).replace("int", "Int").replace("uInt", "UInt"))
+        name = str(arrow_type)  # int64 -> Int64, uint64 -> UInt64
+        return pd.api.types.pandas_dtype(name.replace("uint", "UInt").replace("int", "Int"))
     return None
 
 
 def convert_to_pandas(frame: pl.DataFrame) -> pd.DataFrame:
     """Convert a polars frame to the pandas frame GX validates (the only polars → pandas step).
 
-    Strings become Arrow-backed ``StringDtype``, integers and booleans pandas' nullable dtypes,
-    timestamps numpy ``datetime64`` with their time zone.
+    Strings become pandas' ``str`` dtype (Arrow storage), integers and booleans pandas'
+    nullable dtypes, timestamps numpy ``datetime64`` with their time zone.
     """
     return frame.to_pandas(types_mapper=_pandas_dtype_for)
 
@@ -122,8 +122,36 @@ def read_suite_parameters(suite_json: Mapping[str, Any]) -> frozenset[str]:
     return frozenset(names)
 
 
+def read_condition_columns(condition: Any) -> frozenset[str]:
+    """Return the columns a GX 1.x row condition (a Condition as JSON) reads."""
+    columns: set[str] = set()
+    if isinstance(condition, Mapping):
+        column = condition.get("column")
+        if isinstance(column, Mapping) and "name" in column:
+            columns.add(str(column["name"]))
+        for inner in condition.get("conditions", ()):
+            columns |= read_condition_columns(inner)
+    return frozenset(columns)
+
+
+def describe_condition(condition: Any) -> str | None:
+    """Render a GX 1.x row condition as text, e.g. ``is_linked == True``; None for no condition."""
+    if not condition:
+        return None
+    if isinstance(condition, str):
+        return condition
+    kind = condition.get("type")
+    if kind in ("and", "or"):
+        parts = [describe_condition(inner) for inner in condition.get("conditions", ())]
+        return "(" + f" {kind} ".join(p for p in parts if p) + ")"
+    name = condition.get("column", {}).get("name")
+    if kind == "nullity":
+        return f"{name} is {'null' if condition.get('is_null') else 'not null'}"
+    return f"{name} {condition.get('operator')} {condition.get('parameter')!r}"
+
+
 def read_suite_columns(suite_json: Mapping[str, Any]) -> frozenset[str]:
-    """Return every column a suite names (``column``, ``column_list``, ``column_set``)."""
+    """Return every column a suite names (column, column_list, column_set, row conditions)."""
     columns: set[str] = set()
     for expectation in suite_json.get("expectations", []):
         kwargs = expectation.get("kwargs", {})
@@ -131,6 +159,7 @@ def read_suite_columns(suite_json: Mapping[str, Any]) -> frozenset[str]:
             columns.add(kwargs["column"])
         for key in ("column_list", "column_set"):
             columns.update(kwargs.get(key) or ())
+        columns |= read_condition_columns(kwargs.get("row_condition"))
     return frozenset(columns)
 
 
@@ -293,10 +322,14 @@ def _group_by_columns(
             needed.append(kwargs["column"])
         needed.extend(kwargs.get("column_list") or ())
         condition = kwargs.get("row_condition")
-        if condition:
+        if isinstance(condition, str):  # GX < 1.9 style; unused by our suites
             needed.extend(
-                c for c in frame_columns if re.search(rf"(?<![\w`]){re.escape(c)}(?![\w`])", condition)
+                c
+                for c in frame_columns
+                if re.search(rf"(?<![\w`]){re.escape(c)}(?![\w`])", condition)
             )
+        else:
+            needed.extend(sorted(read_condition_columns(condition)))
         if not needed or not set(needed) <= set(frame_columns):
             key: tuple[str, ...] = ()
         else:
@@ -383,7 +416,8 @@ def validate_with_suite(
             )
         )
         # NOTE: a ValidationDefinition builds its batch once; Batch.validate builds it twice,
-        # and GX fingerprints (hashes) every batch it builds under 1 GB: half the time.
+        # and GX fingerprints (hashes) every batch it builds under 1 GB, ~40% of the time of a
+        # 4M-row month (docs/validation.md).
         validation = context.validation_definitions.add(
             ValidationDefinition(name=suite.name, data=batch_definition, suite=suite)
         )
@@ -404,7 +438,7 @@ def validate_with_suite(
                 position=int(config.meta["stopcheck_position"]),
                 expectation_type=config.type,
                 column=_column_of(kwargs),
-                row_condition=kwargs.get("row_condition") or None,
+                row_condition=describe_condition(kwargs.get("row_condition")),
                 success=bool(item.success),
                 is_broken=_is_broken(item.exception_info),
                 unexpected_count=_as_int(counts.get("unexpected_count")),
@@ -522,7 +556,10 @@ def _build_check(
     parameters = [
         inspect.Parameter("context", inspect.Parameter.POSITIONAL_OR_KEYWORD),
         inspect.Parameter("asset_value", inspect.Parameter.POSITIONAL_OR_KEYWORD),
-    ] + [inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY) for name in reference_assets]
+    ] + [
+        inspect.Parameter(name, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+        for name in reference_assets
+    ]
     check_fn.__signature__ = inspect.Signature(parameters)  # type: ignore[attr-defined]
     check_fn.__name__ = f"{asset_name}__{check_name}"
 
