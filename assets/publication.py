@@ -41,6 +41,7 @@ def publication(
     out_repeat_checks: pl.DataFrame,
     out_veil_of_darkness: pl.DataFrame,
     out_count_models: pl.DataFrame,
+    out_data_suitability: pl.DataFrame,
 ):
     """One row per file written to publication/: the disclosure-controlled CSV of every out_
     table, its JSON companion, and the self-contained thematic report."""
@@ -52,6 +53,7 @@ def publication(
         "out_repeat_checks": out_repeat_checks,
         "out_veil_of_darkness": out_veil_of_darkness,
         "out_count_models": out_count_models,
+        "out_data_suitability": out_data_suitability,
     }
     released = release.release_tables(tables, threshold=settings.disclosure_threshold,
                                        round_to=settings.disclosure_round_to or None)

@@ -22,6 +22,7 @@ from assets.disclosure import (
     check_disclosure,
 )
 from assets.frames import StopcheckError
+from assets.quarantine import QUARANTINE_REASONS
 from assets.schema import ALL_TEAMS
 
 TEAM_SPEC = DisclosureSpec(
@@ -36,6 +37,23 @@ TEAM_SPEC = DisclosureSpec(
 )
 
 SPECS: dict[str, DisclosureSpec] = {
+    "out_data_suitability": DisclosureSpec(
+        key_columns=("month", "query_type", "team_code"),
+        event_counts=("rows_linked",),
+        complements=(("rows_linked", "rows_valid"),),
+        count_columns=(
+            "rows_received", "rows_quarantined", "rows_valid", "rows_identified", "officer_count",
+            *(f"rows_quarantined_{reason}" for reason in QUARANTINE_REASONS),
+        ),
+        estimate_columns=(
+            "linkage_rate", "identified_linkage_rate", "quarantined_share",
+            "missing_person_share", "missing_buurt_code_share", "missing_query_reason_share",
+            "missing_hit_share", "queries_per_officer",
+        ),
+        margins=(Margin("team_code", ALL_TEAMS),),
+        # NOTE: the verdict is about data quality, not people; it is shown for every row.
+        passthrough_columns=("verdict", "verdict_reason"),
+    ),
     "out_team_disproportionality": TEAM_SPEC,
     "out_thematic_disproportionality": DisclosureSpec(
         key_columns=("theme", *TEAM_SPEC.key_columns),

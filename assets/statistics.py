@@ -13,6 +13,7 @@ from assets.schema import ALL_TEAMS
 from assets.stats.darkness import compute_veil_of_darkness
 from assets.stats.outcome import compute_outcome_test
 from assets.stats.repeat import add_proco_count, compute_repeat_checks, summarise_proco_counts
+from assets.suitability import compute_data_suitability, count_received_rows
 from assets.themes import THEMES_PATH, load_themes, theme_fingerprint, validate_against_teams
 from assets.provenance import code_version
 from pipelines.privacy import withhold_values
@@ -182,3 +183,37 @@ def out_veil_of_darkness(
 def _origin_column(settings: AnalysisSettings) -> pl.Expr:
     """The origin column at the run's classification level (codes or the three groups)."""
     return pl.col("origin_group" if settings.origin_level == "group" else "origin").alias("origin")
+
+
+@dg.asset
+@withhold_values
+def out_data_suitability(
+    raw_person_queries: pl.LazyFrame,
+    raw_plate_queries: pl.LazyFrame,
+    core_quarantine: pl.LazyFrame,
+    core_person_queries: pl.LazyFrame,
+    core_plate_queries: pl.LazyFrame,
+    core_team_areas: pl.DataFrame,
+) -> dg.Output[pl.DataFrame]:
+    """One row per month × query_type × team_code (and ALL): rows received, quarantined (per
+    reason), valid and linked, missing fields, queries per officer, and a plain-language verdict
+    per month on whether the data are available and suitable (docs/validation.md)."""
+    received = []
+    for query_type, raw in (("person", raw_person_queries), ("plate", raw_plate_queries)):
+        # NOTE: a raw row's month is the stem of its source file (<YYYY-MM>.parquet or .csv).
+        month = pl.col("source_file").str.replace(r"\.[a-z]+$", "")
+        for m in raw.select(month.unique().sort()).collect()["source_file"].to_list():
+            received.append(count_received_rows(raw.filter(month == m), month=m,
+                                                query_type=query_type))
+    queries = all_queries(core_person_queries, core_plate_queries)
+    table = compute_data_suitability(
+        pl.concat(received), core_quarantine.collect(), queries,
+        teams=core_team_areas["team_code"].unique().sort().to_list(),
+    )
+    return dg.Output(table, metadata={
+        "months": table["month"].n_unique(),
+        "verdicts": dg.MetadataValue.json(
+            dict(table.filter(pl.col("team_code") == ALL_TEAMS)
+                 .group_by("verdict").len().sort("verdict").iter_rows())),
+        "code_version": code_version(),
+    })

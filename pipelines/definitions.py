@@ -3,6 +3,8 @@
 import dagster as dg
 
 from assets import monthly, publication, reference_tables, statistics
+from assets.provenance import PROJECT_ROOT
+from pipelines.gx import build_gx_asset_checks
 from pipelines.io_managers import ParquetIOManager
 from pipelines.jobs import JOBS
 from pipelines.resources import LandingZone, Warehouse
@@ -23,12 +25,16 @@ all_assets = [
 ]
 
 
+gx_checks = build_gx_asset_checks(all_assets, PROJECT_ROOT / "expectations")
+"""One blocking Great Expectations check per suite file in expectations/ (pipelines/gx.py)."""
+
 
 def build_definitions(landing_dir: str = "", warehouse_dir: str = "") -> dg.Definitions:
     """The Definitions, with paths given here or (when empty) resolved at run time from
     STOPCHECK_LANDING_DIR / STOPCHECK_WAREHOUSE_DIR and the DESIGN.md §3 defaults."""
     return dg.Definitions(
         assets=all_assets,
+        asset_checks=gx_checks,
         jobs=JOBS,
         schedules=SCHEDULES,
         sensors=SENSORS,
