@@ -94,10 +94,16 @@ def read_table(path: Path, schema: pl.Schema, *, pseudonym_columns: tuple[str, .
         if path.suffix == ".parquet":
             raw = pl.read_parquet(path)
         else:
-            raw = pl.read_csv(path, infer_schema=False, encoding="utf8")
+            # NOTE: an empty field is null whether quoted or not: writers that quote every field
+            # (polars' quote_style="always", Python's csv.QUOTE_ALL) write a null as "".
+            raw = pl.read_csv(path, infer_schema=False, encoding="utf8", null_values=[""])
     except Exception as exc:  # noqa: BLE001 - any reader failure means the file is unusable
         # NOTE: only the exception's type is reported: reader messages can quote file content.
         raise InputError(f"{path}: unreadable or truncated ({type(exc).__name__})") from None
+    if path.suffix != ".parquet" and not _ends_with_line_break(path):
+        # NOTE: polars fills the missing fields of a short last row with nulls, so a CSV cut in
+        # its last row would still parse, one row shortened: a complete CSV ends with a line break.
+        raise InputError(f"{path}: unreadable or truncated (no line break after the last row)")
     refuse_if_identifiers(raw, source=str(path), pseudonym_columns=pseudonym_columns)
     missing = [c for c in schema if c not in raw.columns]
     if missing:
@@ -108,6 +114,21 @@ def read_table(path: Path, schema: pl.Schema, *, pseudonym_columns: tuple[str, .
         [_cast_column(raw[name], dtype, path) for name, dtype in schema.items()]
     )
     return ReadResult(frame, warnings)
+
+
+def _ends_with_line_break(path: Path) -> bool:
+    with path.open("rb") as file:
+        file.seek(0, 2)
+        if file.tell() == 0:
+            return True
+        file.seek(-1, 2)
+        return file.read(1) == b"\n"
+
+
+ISO_WITH_OFFSET_PATTERN = (
+    r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(?::\d{2}(?:[.,]\d+)?)?(?:[Zz]|[+-]\d{2}(?::?\d{2})?)$"
+)
+"""An ISO 8601 date and time with offset (Z, +hh, +hhmm or +hh:mm): the CSV timestamp contract."""
 
 
 def _cast_column(column: pl.Series, dtype: pl.DataType, path: Path) -> pl.Series:
@@ -127,8 +148,14 @@ def _cast_column(column: pl.Series, dtype: pl.DataType, path: Path) -> pl.Series
         return column.dt.convert_time_zone("UTC").dt.cast_time_unit("us")
     if source == pl.String:
         if isinstance(dtype, pl.Datetime):
-            # NOTE: ISO 8601 with offset is the CSV contract; a value without one fails.
-            cast = column.str.to_datetime(time_zone="UTC", time_unit="us", strict=False)
+            # NOTE: ISO 8601 with offset is the CSV contract; a value without one fails. polars
+            # itself would read such a value as a UTC wall time, silently shifting a file of
+            # Amsterdam clock times by an hour or two, so it is nulled (and counted) here.
+            has_offset = column.str.contains(ISO_WITH_OFFSET_PATTERN)
+            cast = pl.DataFrame([
+                column.str.to_datetime(time_zone="UTC", time_unit="us", strict=False),
+                has_offset.alias("has_offset"),
+            ]).select(pl.when("has_offset").then(column.name)).to_series()
             return _checked(column, cast, path, "ISO 8601 timestamps with offset")
         if dtype == pl.Boolean:
             cast = column.str.to_lowercase().replace_strict(
@@ -167,14 +194,19 @@ def read_earlier_query_ids(landing: Path, query_type: str, month: str) -> pl.Ser
     """
     ids = []
     for earlier in list_months(landing):
-        path = month_file(landing, query_type, earlier)
-        if earlier >= month or not path.exists():
+        if earlier >= month:
             continue
         try:
+            # NOTE: inside the try: an earlier month delivered twice (.parquet and .csv) fails in
+            # its own partition, like an unreadable one, and must not fail this month too.
+            path = month_file(landing, query_type, earlier)
+            if not path.exists():
+                continue
             if path.suffix == ".parquet":
                 ids.append(pl.read_parquet(path, columns=["query_id"])["query_id"].cast(pl.String))
             else:
-                ids.append(pl.read_csv(path, columns=["query_id"], infer_schema=False)["query_id"])
+                ids.append(pl.read_csv(path, columns=["query_id"], infer_schema=False,
+                                       null_values=[""])["query_id"])
         except Exception:  # noqa: BLE001 - an unreadable earlier month fails in its own partition
             continue
     return pl.concat(ids).drop_nulls() if ids else pl.Series("query_id", [], pl.String)

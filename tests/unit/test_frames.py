@@ -1,0 +1,88 @@
+"""Landing-zone reading: Parquet and CSV alike; clear errors naming file and column, never values."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import polars as pl
+import pytest
+
+from assets.frames import InputError, list_months, read_table
+from assets.schema import PERSON_QUERIES
+
+PSEUDO = "cd" * 32
+
+
+def good() -> pl.DataFrame:
+    return pl.DataFrame({
+        "query_id": ["q1", "q2"],
+        "queried_at": [datetime(2025, 3, 1, 9, tzinfo=UTC), datetime(2025, 3, 2, 21, tzinfo=UTC)],
+        "team_code": ["T1", "T2"], "officer_pseudonym": [PSEUDO, PSEUDO],
+        "subject_pseudonym": [PSEUDO, None], "query_reason": ["verkeer", None],
+        "buurt_code": [None, "BU0363AA01"], "hit": [True, None],
+    }, schema=PERSON_QUERIES)
+
+
+def test_parquet_and_csv_read_the_same(tmp_path):
+    good().write_parquet(tmp_path / "a.parquet")
+    csv = good().with_columns(
+        pl.col("queried_at").dt.convert_time_zone("Europe/Amsterdam")
+        .dt.strftime("%Y-%m-%dT%H:%M:%S%:z"))
+    csv.write_csv(tmp_path / "a.csv")
+    from_parquet = read_table(tmp_path / "a.parquet", PERSON_QUERIES).frame
+    from_csv = read_table(tmp_path / "a.csv", PERSON_QUERIES).frame
+    assert from_csv.equals(from_parquet)
+
+
+def test_missing_column_names_file_and_column(tmp_path):
+    good().drop("team_code").write_parquet(tmp_path / "m.parquet")
+    with pytest.raises(InputError, match=r"m\.parquet: missing column\(s\) team_code"):
+        read_table(tmp_path / "m.parquet", PERSON_QUERIES)
+
+
+def test_mistyped_column_counts_values_without_quoting_them(tmp_path):
+    good().with_columns(hit=pl.Series(["yes", "no"])).write_csv(tmp_path / "t.csv")
+    with pytest.raises(InputError) as info:
+        read_table(tmp_path / "t.csv", PERSON_QUERIES)
+    message = str(info.value)
+    assert "t.csv" in message and "hit" in message and "2 value(s)" in message
+    assert "yes" not in message
+
+
+def test_csv_timestamp_without_offset_is_refused(tmp_path):
+    good().with_columns(pl.col("queried_at").dt.strftime("%Y-%m-%dT%H:%M:%S")).write_csv(
+        tmp_path / "n.csv")
+    with pytest.raises(InputError, match="queried_at"):
+        read_table(tmp_path / "n.csv", PERSON_QUERIES)
+
+
+def test_naive_parquet_timestamp_is_refused(tmp_path):
+    good().with_columns(pl.col("queried_at").dt.replace_time_zone(None)).write_parquet(
+        tmp_path / "naive.parquet")
+    with pytest.raises(InputError, match="without time zone"):
+        read_table(tmp_path / "naive.parquet", PERSON_QUERIES)
+
+
+def test_extra_column_is_a_warning(tmp_path):
+    good().with_columns(remark=pl.lit("x")).write_parquet(tmp_path / "e.parquet")
+    result = read_table(tmp_path / "e.parquet", PERSON_QUERIES)
+    assert result.frame.columns == list(PERSON_QUERIES)
+    assert result.warnings == (f"{tmp_path / 'e.parquet'}: extra column remark ignored",)
+
+
+def test_truncated_and_missing_files(tmp_path):
+    good().write_parquet(tmp_path / "full.parquet")
+    data = (tmp_path / "full.parquet").read_bytes()
+    (tmp_path / "cut.parquet").write_bytes(data[: len(data) // 2])
+    with pytest.raises(InputError, match="cut.parquet: unreadable or truncated"):
+        read_table(tmp_path / "cut.parquet", PERSON_QUERIES)
+    with pytest.raises(InputError, match="file missing"):
+        read_table(tmp_path / "absent.parquet", PERSON_QUERIES)
+
+
+def test_months_come_from_both_query_folders(tmp_path):
+    for query_type, month in (("person", "2025-01"), ("plate", "2025-02"), ("person", "notes")):
+        folder = tmp_path / "meos" / f"{query_type}_queries"
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / f"{month}.parquet").write_bytes(b"")
+    assert list_months(tmp_path) == ["2025-01", "2025-02"]
