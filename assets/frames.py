@@ -73,6 +73,21 @@ def list_months(landing: Path) -> list[str]:
     return sorted(months)
 
 
+def list_unexpected_files(landing: Path) -> list[Path]:
+    """Files in the query folders that are not `<YYYY-MM>.parquet` / `.csv` exports (hidden files
+    aside): a misnamed month must not be skipped without a word."""
+    unexpected = []
+    for query_type in QUERY_SCHEMAS:
+        folder = query_dir(landing, query_type)
+        if folder.is_dir():
+            unexpected += [
+                path for path in sorted(folder.iterdir())
+                if not path.name.startswith(".")
+                and not (path.suffix in (".parquet", ".csv") and re.match(MONTH_PATTERN, path.stem))
+            ]
+    return unexpected
+
+
 def month_file(landing: Path, query_type: str, month: str) -> Path:
     """The file of one query type and export month (may not exist)."""
     return _pick(query_dir(landing, query_type), month)

@@ -289,6 +289,11 @@ def scan_for_identifiers(
         counts: dict[IdentifierKind, int] = {}
         if dtype.is_integer():
             counts["bsn"] = _count_bsn_integers(series)
+        elif dtype.is_float() or dtype.is_decimal():
+            # NOTE: an integer column with a missing value is often written as floats.
+            whole = series.cast(pl.Float64).drop_nulls().drop_nans()
+            whole = whole.filter((whole == whole.floor()) & (whole.abs() < 1e12))
+            counts["bsn"] = _count_bsn_integers(whole.cast(pl.Int64))
         elif dtype in (pl.String, pl.Categorical) or isinstance(dtype, pl.Enum):
             text = series.cast(pl.String).drop_nulls()
             if name in pseudonyms:

@@ -68,7 +68,8 @@ def _reason_expr(query_type: str, month: str, team_codes: list[str],
     duplicate = ~pl.col("query_id").is_first_distinct() | pl.col("query_id").is_in(
         earlier_ids.implode())
     rules: list[tuple[str, pl.Expr]] = [
-        ("null_query_id", pl.col("query_id").is_null()),
+        # NOTE: a blank id identifies nothing, whether the export wrote null or "".
+        ("null_query_id", pl.col("query_id").is_null() | (pl.col("query_id").str.strip_chars() == "")),
         ("duplicate_query_id", duplicate),
         ("null_queried_at", pl.col("queried_at").is_null()),
         ("outside_month", (pl.col("queried_at") < start) | (pl.col("queried_at") >= end)),

@@ -67,7 +67,7 @@ def run_pipeline(landing: Path, warehouse: Path, instance, *, theme: str | None 
     statistics then cover every month materialised. With `theme`, the last step computes (and
     publishes) that theme only: the thematic job.
     """
-    from assets.frames import list_months
+    from assets.frames import list_months, list_unexpected_files
     from pipelines.definitions import build_definitions
     from pipelines.partitions import MONTHS
 
@@ -88,12 +88,16 @@ def run_pipeline(landing: Path, warehouse: Path, instance, *, theme: str | None 
     failures = execute("reference_job")
     if failures:
         return failures
+    failures = [StepFailure("-", "landing", None, f"{path}: not a <YYYY-MM>.parquet or .csv "
+                            "export; rename or remove it") for path in list_unexpected_files(landing)]
     selected = [m for m in months if backfill is None or backfill[0] <= m <= backfill[1]]
     if not selected:
         return [StepFailure("-", "landing", None, f"no month of {landing} in {backfill}")]
     for month in selected:
         month_failures = execute("monthly_job", month)
         echo(f"  {month}: {'FAILED' if month_failures else 'ok'}")
+        if month_failures:
+            _remove_month(defs, warehouse, month)
         failures += month_failures
     if failures:
         echo("statistics skipped: they need every month of the landing zone")
@@ -102,6 +106,13 @@ def run_pipeline(landing: Path, warehouse: Path, instance, *, theme: str | None 
         config = {"ops": {"out_thematic_disproportionality": {"config": {"themes": [theme]}}}}
         return execute("thematic_job", config=config)
     return execute("statistics_job")
+
+
+def _remove_month(defs, warehouse: Path, month: str) -> None:
+    """Remove every monthly file of a failed month: no partial output for that partition, and no
+    output of an earlier run that the current landing zone no longer backs."""
+    for key in defs.resolve_job_def("monthly_job").asset_layer.executable_asset_keys:
+        warehouse.joinpath(*key.path, f"{month}.parquet").unlink(missing_ok=True)
 
 
 def _cmd_run(args: argparse.Namespace) -> int:

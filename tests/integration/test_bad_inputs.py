@@ -425,3 +425,21 @@ def test_stopcheck_run_exits_non_zero_naming_the_failure(small_landing, tmp_path
     assert "statistics skipped" in out
     assert not list(warehouse.glob("out_*"))
     assert (warehouse / "core_person_queries" / f"{OTHER}.parquet").is_file()
+
+
+def test_misnamed_month_file_fails_the_run(small_landing, tmp_path):
+    import shutil
+
+    import dagster as dg
+
+    from pipelines.cli import run_pipeline
+
+    landing = tmp_path / "landing"
+    shutil.copytree(small_landing, landing)
+    folder = landing / "meos" / "person_queries"
+    shutil.copy(folder / "2025-01.parquet", folder / "2025-3.parquet")
+    failures = run_pipeline(landing, tmp_path / "warehouse", dg.DagsterInstance.ephemeral(),
+                            echo=lambda *_: None)
+    assert [f.message for f in failures] == [
+        f"{folder / '2025-3.parquet'}: not a <YYYY-MM>.parquet or .csv export; rename or remove it"]
+    assert not (tmp_path / "warehouse" / "out_team_disproportionality.parquet").exists()

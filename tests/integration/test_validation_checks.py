@@ -57,7 +57,7 @@ def test_failing_suite_blocks_the_month(small_landing, tmp_path):
                             echo=lambda *_: None)
     assert failures, "the suite should have failed"
     assert any("raw_person_queries" in f.step and f.partition == "2025-02" for f in failures)
-    assert (warehouse / "raw_person_queries" / "2025-02.parquet").exists()
+    assert not (warehouse / "raw_person_queries" / "2025-02.parquet").exists()
     assert not (warehouse / "core_person_queries" / "2025-02.parquet").exists()
     assert (warehouse / "core_person_queries" / "2025-01.parquet").exists()
     assert not (warehouse / "out_team_disproportionality.parquet").exists()

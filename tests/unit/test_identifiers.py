@@ -280,3 +280,10 @@ def test_nanoseconds_of_a_csv_timestamp_are_not_a_bsn() -> None:
     assert scan_for_identifiers(frame) == []
     frame = pl.DataFrame({"note": ["om 12:34 BSN 111222333"]})
     assert scan_for_identifiers(frame) == [IdentifierFinding("note", "bsn", 1)]
+
+
+def test_bsn_in_a_float_column_is_found():
+    # An integer column with a missing value, as pandas writes it: float64 with NaN.
+    frame = pl.DataFrame({"remark_number": [111222333.0, None, float("nan"), 1.5]})
+    findings = scan_for_identifiers(frame)
+    assert [(f.column, f.kind, f.match_count) for f in findings] == [("remark_number", "bsn", 1)]

@@ -102,3 +102,7 @@ def test_counts_in_equal_counts_out_and_reasons_are_known(rows):
     assert set(split.quarantine["reason"]) <= set(QUARANTINE_REASONS)
     assert split.valid["query_id"].is_unique().all()
     assert split.valid["team_code"].is_in(TEAMS).all()
+
+
+def test_blank_query_id_counts_as_null():
+    assert reasons([row(query_id="  ")]) == ["null_query_id"]
