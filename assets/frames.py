@@ -6,6 +6,7 @@ rows, never a value: these messages reach logs and the Dagster event log.
 
 from __future__ import annotations
 
+import csv
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -111,9 +112,12 @@ def read_table(path: Path, schema: pl.Schema, *, pseudonym_columns: tuple[str, .
         else:
             # NOTE: an empty field is null whether quoted or not: writers that quote every field
             # (polars' quote_style="always", Python's csv.QUOTE_ALL) write a null as "".
-            raw = pl.read_csv(path, infer_schema=False, encoding="utf8", null_values=[""])
+            raw = _read_csv_strict(path)
     except Exception as exc:  # noqa: BLE001 - any reader failure means the file is unusable
         # NOTE: only the exception's type is reported: reader messages can quote file content.
+        if path.suffix == ".csv" and type(exc).__name__ == "ArrowInvalid":
+            raise InputError(f"{path}: unreadable or truncated (malformed CSV: a row with the "
+                             "wrong number of fields or an unclosed quote)") from None
         raise InputError(f"{path}: unreadable or truncated ({type(exc).__name__})") from None
     if path.suffix != ".parquet" and not _ends_with_line_break(path):
         # NOTE: polars fills the missing fields of a short last row with nulls, so a CSV cut in
@@ -129,6 +133,24 @@ def read_table(path: Path, schema: pl.Schema, *, pseudonym_columns: tuple[str, .
         [_cast_column(raw[name], dtype, path) for name, dtype in schema.items()]
     )
     return ReadResult(frame, warnings)
+
+
+def _read_csv_strict(path: Path) -> pl.DataFrame:
+    """Every column as text; a row with too few or too many fields is an error.
+
+    NOTE: pyarrow rather than polars: polars fills the missing fields of a short row with
+    nulls, which would turn a damaged row into a valid-looking one.
+    """
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+
+    with path.open(encoding="utf8", newline="") as handle:
+        header = next(csv.reader(handle), [])
+    table = pacsv.read_csv(path, convert_options=pacsv.ConvertOptions(
+        column_types={name: pa.string() for name in header},
+        null_values=[""], strings_can_be_null=True, quoted_strings_can_be_null=True,
+    ))
+    return pl.from_arrow(table)
 
 
 def _ends_with_line_break(path: Path) -> bool:

@@ -86,3 +86,11 @@ def test_months_come_from_both_query_folders(tmp_path):
         folder.mkdir(parents=True, exist_ok=True)
         (folder / f"{month}.parquet").write_bytes(b"")
     assert list_months(tmp_path) == ["2025-01", "2025-02"]
+
+
+def test_csv_row_with_missing_fields_is_refused(tmp_path):
+    from assets.schema import TEAM_AREAS
+
+    (tmp_path / "t.csv").write_text("team_code,team_name,wijk_code\nA,x,WK0363AA\nB,WK0363AB\n")
+    with pytest.raises(InputError, match="t.csv: unreadable or truncated .malformed CSV"):
+        read_table(tmp_path / "t.csv", TEAM_AREAS)
