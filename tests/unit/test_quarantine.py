@@ -106,3 +106,12 @@ def test_counts_in_equal_counts_out_and_reasons_are_known(rows):
 
 def test_blank_query_id_counts_as_null():
     assert reasons([row(query_id="  ")]) == ["null_query_id"]
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.text(max_size=3), max_size=20), st.lists(st.text(max_size=3), max_size=20))
+def test_reused_ids_are_found_exactly(ids, earlier):
+    from assets.quarantine import find_reused_ids
+
+    found = find_reused_ids(pl.Series(ids, dtype=pl.String), pl.Series(earlier, dtype=pl.String))
+    assert found.to_list() == [i in set(earlier) for i in ids]
