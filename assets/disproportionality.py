@@ -109,23 +109,30 @@ def count_persons(queries: pl.LazyFrame, settings: AnalysisSettings) -> pl.DataF
 
     Distinct counts do not add up over teams or strata, so they are counted per cell here.
     """
-    linked = queries.filter(pl.col("is_linked")).with_columns(
-        _origin_expr(settings).alias("origin"))
-    resident = linked.filter(pl.col("residence_team") == pl.col("team_code"))
+    # NOTE: one pass to the distinct (person, team) rows, then four small group-bys: at 50M
+    # queries this takes 3 GB instead of 8 GB (docs/performance.md, fix 3). residence_team is
+    # a person attribute, so it adds no rows.
+    pairs = (
+        queries.filter(pl.col("is_linked"))
+        .select("query_type", "team_code", _origin_expr(settings).alias("origin"),
+                "person_key", "residence_team")
+        .unique()
+        .collect()
+    )
+    persons = pl.col("person_key").n_unique().alias("person_count")
+    resident = pairs.filter(pl.col("residence_team") == pl.col("team_code"))
     parts = [
-        linked.group_by("query_type", "team_code", "origin").agg(person_count=pl.col("person_key").n_unique())
+        pairs.group_by("query_type", "team_code", "origin").agg(persons)
         .with_columns(scope=pl.lit("all")),
-        linked.group_by("query_type", "origin").agg(person_count=pl.col("person_key").n_unique())
+        pairs.group_by("query_type", "origin").agg(persons)
         .with_columns(team_code=pl.lit(ALL_TEAMS), scope=pl.lit("all")),
-        resident.group_by("query_type", "team_code", "origin").agg(
-            person_count=pl.col("person_key").n_unique()).with_columns(scope=pl.lit("resident")),
-        linked.filter(pl.col("residence_team").is_not_null()).group_by("query_type", "origin").agg(
-            person_count=pl.col("person_key").n_unique()
-        ).with_columns(team_code=pl.lit(ALL_TEAMS), scope=pl.lit("resident")),
+        resident.group_by("query_type", "team_code", "origin").agg(persons)
+        .with_columns(scope=pl.lit("resident")),
+        pairs.filter(pl.col("residence_team").is_not_null()).group_by("query_type", "origin")
+        .agg(persons).with_columns(team_code=pl.lit(ALL_TEAMS), scope=pl.lit("resident")),
     ]
-    frames = pl.collect_all([p.select("query_type", "scope", "team_code", "origin", "person_count")
-                             for p in parts])
-    return pl.concat(frames)
+    return pl.concat([p.select("query_type", "scope", "team_code", "origin", "person_count")
+                      for p in parts])
 
 
 def _numerators(cells: pl.DataFrame) -> dict[str, pl.DataFrame]:
