@@ -13,7 +13,7 @@ from typing import Literal
 
 import polars as pl
 
-from assets.schema import ALL_TEAMS, ORIGINS, QUERY_TYPES
+from assets.schema import ALL_TEAMS, ORIGINS, QUERY_TYPES, origin_group_expr
 
 BENCHMARKS = ("team_residents", "area_residents", "resident_only")
 """Population benchmarks, METHODS.md §0: (a) residents of the team's area (default), (b)
@@ -87,8 +87,9 @@ def choose_population_year(years: list[int], period: Period) -> int:
     return max(before) if before else min(years)
 
 
-def _origin_expr(settings: AnalysisSettings) -> pl.Expr:
-    return pl.col("origin_group" if settings.origin_level == "group" else "origin")
+def origin_expr(settings: AnalysisSettings) -> pl.Expr:
+    """The `origin` column of core query rows at the run's level (codes or the three groups)."""
+    return pl.col("origin_group" if settings.origin_level == "group" else "origin").alias("origin")
 
 
 def aggregate_queries(queries: pl.LazyFrame, settings: AnalysisSettings) -> pl.DataFrame:
@@ -97,7 +98,7 @@ def aggregate_queries(queries: pl.LazyFrame, settings: AnalysisSettings) -> pl.D
     return (
         queries.group_by(
             "query_type", "team_code", "residence_team",
-            _origin_expr(settings).alias("origin"), "sex", "age_band",
+            origin_expr(settings), "sex", "age_band",
         )
         .agg(query_count=pl.len())
         .collect()
@@ -114,7 +115,7 @@ def count_persons(queries: pl.LazyFrame, settings: AnalysisSettings) -> pl.DataF
     # a person attribute, so it adds no rows.
     pairs = (
         queries.filter(pl.col("is_linked"))
-        .select("query_type", "team_code", _origin_expr(settings).alias("origin"),
+        .select("query_type", "team_code", origin_expr(settings),
                 "person_key", "residence_team")
         .unique()
         .collect()
@@ -178,7 +179,7 @@ def _denominators(population: pl.DataFrame, settings: AnalysisSettings) -> dict[
 
 def _origin_expr_pop(settings: AnalysisSettings) -> pl.Expr:
     if settings.origin_level == "group":
-        return pl.col("origin").replace_strict({c: g for c, (_, g) in ORIGINS.items()})
+        return origin_group_expr(pl.col("origin"))
     return pl.col("origin")
 
 

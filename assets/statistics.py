@@ -8,6 +8,7 @@ from assets.disproportionality import (
     compute_count_models,
     compute_team_disproportionality,
     compute_thematic_disproportionality,
+    origin_expr,
 )
 from assets.schema import ALL_TEAMS
 from assets.stats.darkness import compute_veil_of_darkness
@@ -138,7 +139,7 @@ def out_outcome_test(
     unweighted mean of team rates as OPP aggregates (METHODS.md §5)."""
     settings = config.settings()
     queries = all_queries(core_person_queries, core_plate_queries)
-    table = compute_outcome_test(queries.with_columns(_origin_column(settings)),
+    table = compute_outcome_test(queries.with_columns(origin_expr(settings)),
                                  reference=settings.reference, level=settings.confidence_level)
     return stamped(table, settings, months_of(queries))
 
@@ -155,7 +156,7 @@ def out_repeat_checks(
     ProCo count (earlier queries of the same person in the preceding 365 days) (METHODS.md §6)."""
     settings = config.settings()
     queries = all_queries(core_person_queries, core_plate_queries).with_columns(
-        _origin_column(settings))
+        origin_expr(settings))
     keys = ["query_type", "team_code", "origin"]
     repeat = compute_repeat_checks(queries, reference=settings.reference)
     proco = summarise_proco_counts(add_proco_count(queries))
@@ -173,16 +174,11 @@ def out_veil_of_darkness(
     log-odds γ of a holder of that origin (vs the reference) being queried in darkness, with SE,
     CI and n, over all teams (team_code ALL) (METHODS.md §7)."""
     settings = config.settings()
-    plates = core_plate_queries.with_columns(_origin_column(settings))
+    plates = core_plate_queries.with_columns(origin_expr(settings))
     table = compute_veil_of_darkness(plates, reference=settings.reference,
                                      level=settings.confidence_level)
     table = table.select(pl.lit(ALL_TEAMS).alias("team_code"), *table.columns)
     return stamped(table, settings, months_of(core_plate_queries))
-
-
-def _origin_column(settings: AnalysisSettings) -> pl.Expr:
-    """The origin column at the run's classification level (codes or the three groups)."""
-    return pl.col("origin_group" if settings.origin_level == "group" else "origin").alias("origin")
 
 
 @dg.asset
