@@ -13,7 +13,7 @@ from assets.disproportionality import (
 from assets.schema import ALL_TEAMS
 from assets.stats.darkness import compute_veil_of_darkness
 from assets.stats.outcome import compute_outcome_test
-from assets.stats.repeat import add_proco_count, compute_repeat_checks, summarise_proco_counts
+from assets.stats.repeat import compute_repeat_checks, summarise_proco_counts
 from assets.suitability import compute_data_suitability, count_received_rows
 from assets.themes import THEMES_PATH, load_themes, theme_fingerprint, validate_against_teams
 from assets.provenance import code_version
@@ -159,7 +159,7 @@ def out_repeat_checks(
         origin_expr(settings))
     keys = ["query_type", "team_code", "origin"]
     repeat = compute_repeat_checks(queries, reference=settings.reference)
-    proco = summarise_proco_counts(add_proco_count(queries))
+    proco = summarise_proco_counts(queries)
     table = repeat.join(proco, on=keys, how="left").sort(keys)
     return stamped(table, settings, months_of(queries))
 

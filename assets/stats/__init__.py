@@ -8,7 +8,13 @@ from assets.stats.darkness import VeilOfDarknessResult, compute_veil_of_darkness
 from assets.stats.models import CountModelResult, exponentiate_coefficients, fit_count_model
 from assets.stats.outcome import compute_outcome_test, newcombe_difference, wilson_interval
 from assets.stats.rates import RateRatioResult, compute_rate_ratios, rate_ratio, rate_ratio_table
-from assets.stats.repeat import add_proco_count, compute_repeat_checks, gini, summarise_proco_counts
+from assets.stats.repeat import (
+    add_proco_count,
+    compute_repeat_checks,
+    count_proco_histogram,
+    gini,
+    summarise_proco_counts,
+)
 from assets.stats.shrinkage import (
     bh_q_values,
     funnel_limits,
@@ -24,6 +30,7 @@ __all__ = [
     "RateRatioResult",
     "VeilOfDarknessResult",
     "add_proco_count",
+    "count_proco_histogram",
     "bh_q_values",
     "compute_outcome_test",
     "compute_rate_ratios",

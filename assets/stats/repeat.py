@@ -8,7 +8,8 @@ tables separate the two, per query type, team and origin:
   at least 2 and 5 times, and the Gini coefficient of queries over the persons queried;
 - :func:`add_proco_count` and :func:`summarise_proco_counts`: the ProCo-style count, for
   each query the number of earlier queries of the same person in the preceding 365 days,
-  which is what the MEOS "Professioneel Controleren" feature shows the officer.
+  which is what the MEOS "Professioneel Controleren" feature shows the officer, and its
+  distribution per group.
 
 Both summaries are over linked queries (``is_linked`` and a known origin) and use the same
 keys (query_type, team_code, origin), so the lead can join them into ``out_repeat_checks``.
@@ -198,33 +199,89 @@ def add_proco_count(queries: pl.DataFrame | pl.LazyFrame) -> pl.DataFrame | pl.L
     )
 
 
-def summarise_proco_counts(queries_with_proco: pl.DataFrame | pl.LazyFrame) -> pl.DataFrame:
+PROCO_BUCKETS = 8
+"""Buckets of persons (``person_key % PROCO_BUCKETS``) counted one at a time: a ProCo window
+never crosses persons, so the buckets are independent and memory is about 1/8 of one pass."""
+
+
+def count_proco_histogram(
+    queries: pl.DataFrame | pl.LazyFrame, *, buckets: int = PROCO_BUCKETS
+) -> pl.DataFrame:
+    """Return one row per query_type × team_code × origin × proco_count: ``query_count``.
+
+    Over linked queries (``is_linked``, a known origin and ``person_key``) whose ProCo count
+    (:func:`add_proco_count`) is known, computed one bucket of persons at a time.
+    """
+    # NOTE: every query of a person counts towards a later query's ProCo count, linked or not,
+    # so the linked filter comes after the count.
+    base = queries.lazy().filter(pl.col("person_key").is_not_null()).select(
+        *_KEYS, "person_key", "queried_at", "is_linked")
+    # NOTE: one pass over 72M linked queries with the window and two quantiles peaked at
+    # 13.5 GB at 50M person queries; buckets of persons reduced to a histogram at once keep it
+    # at 1.5 GB, with identical output (docs/performance.md).
+    histograms = [
+        _linked(add_proco_count(base.filter(pl.col("person_key") % buckets == bucket)))
+        .filter(pl.col("proco_count").is_not_null())
+        .group_by(*_KEYS, "proco_count")
+        .agg(pl.len().cast(pl.Int64).alias("query_count"))
+        .collect()
+        for bucket in range(buckets)
+    ]
+    return (
+        pl.concat(histograms)
+        .group_by(*_KEYS, "proco_count")
+        .agg(pl.col("query_count").sum())
+        .sort(*_KEYS, "proco_count")
+    )
+
+
+def _quantile_from_histogram(q: float) -> pl.Expr:
+    # NOTE: numpy's and polars' "linear" rule: with h = (n - 1) q, the quantile is
+    # x[floor h] + (h - floor h) (x[ceil h] - x[floor h]), where the order statistic x[i]
+    # (0-based) is the smallest value whose cumulative count exceeds i.
+    h = ((pl.col("_n") - 1) * q).first()
+    low, high = h.floor(), h.ceil()
+    x_low = pl.col("proco_count").filter(pl.col("_cum") > low).first()
+    x_high = pl.col("proco_count").filter(pl.col("_cum") > high).first()
+    return (x_low + (h - low) * (x_high - x_low)).cast(pl.Float64)
+
+
+def summarise_proco_counts(
+    queries: pl.DataFrame | pl.LazyFrame, *, buckets: int = PROCO_BUCKETS
+) -> pl.DataFrame:
     """Return one row per query_type × team_code (each team and ``ALL``) × origin: ProCo counts.
 
-    Over linked queries with a ProCo count (output of :func:`add_proco_count`). Columns are
-    prefixed ``proco_``: ``proco_query_count`` queries summarised; ``proco_mean``;
+    Over linked queries with a ProCo count (:func:`add_proco_count`, computed here). Columns
+    are prefixed ``proco_``: ``proco_query_count`` queries summarised; ``proco_mean``;
     ``proco_median`` and ``proco_p90`` (linear interpolation between order statistics, as R's
     default and numpy's); ``proco_share_1plus`` / ``proco_share_5plus`` the share of queries
     whose person had been queried at least 1 / 5 times in the preceding 365 days. A query's
     ProCo count includes earlier queries in other teams; the team split is by where the
-    counted query happened.
+    counted query happened. Exact, from the histogram of :func:`count_proco_histogram`.
     """
-    linked = _linked(queries_with_proco).filter(pl.col("proco_count").is_not_null())
-    aggregates = [
-        pl.len().cast(pl.Int64).alias("proco_query_count"),
-        pl.col("proco_count").mean().alias("proco_mean"),
-        pl.col("proco_count").quantile(0.5, interpolation="linear").alias("proco_median"),
-        pl.col("proco_count").quantile(0.9, interpolation="linear").alias("proco_p90"),
-        (pl.col("proco_count") >= 1).mean().alias("proco_share_1plus"),
-        (pl.col("proco_count") >= 5).mean().alias("proco_share_5plus"),
-    ]
-    per_team = linked.group_by(*_KEYS).agg(aggregates)
+    per_team = count_proco_histogram(queries, buckets=buckets)
     whole_area = (
-        linked.group_by("query_type", "origin")
-        .agg(aggregates)
+        per_team.group_by("query_type", "origin", "proco_count")
+        .agg(pl.col("query_count").sum())
         .with_columns(pl.lit(ALL_TEAMS).alias("team_code"))
+        .select(per_team.columns)
     )
-    result = pl.concat(
-        [per_team.select(PROCO_SCHEMA.names()), whole_area.select(PROCO_SCHEMA.names())]
-    ).collect()
-    return sort_output_rows(result.cast(dict(PROCO_SCHEMA)))
+    histogram = (
+        pl.concat([per_team, whole_area])
+        .sort(*_KEYS, "proco_count")
+        .with_columns(
+            _cum=pl.col("query_count").cum_sum().over(_KEYS),
+            _n=pl.col("query_count").sum().over(_KEYS),
+        )
+    )
+    n = pl.col("query_count").sum()
+    result = histogram.group_by(_KEYS).agg(
+        proco_query_count=n,
+        # NOTE: an integer sum divided once: exact and independent of row order.
+        proco_mean=(pl.col("query_count") * pl.col("proco_count")).sum() / n,
+        proco_median=_quantile_from_histogram(0.5),
+        proco_p90=_quantile_from_histogram(0.9),
+        proco_share_1plus=pl.col("query_count").filter(pl.col("proco_count") >= 1).sum() / n,
+        proco_share_5plus=pl.col("query_count").filter(pl.col("proco_count") >= 5).sum() / n,
+    )
+    return sort_output_rows(result.select(PROCO_SCHEMA.names()).cast(dict(PROCO_SCHEMA)))

@@ -11,11 +11,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from assets.stats.outcome import sort_output_rows
 from assets.stats.repeat import (
     PROCO_SCHEMA,
     REPEAT_SCHEMA,
     add_proco_count,
     compute_repeat_checks,
+    count_proco_histogram,
     gini,
     gini_expr,
     summarise_proco_counts,
@@ -205,7 +207,7 @@ def test_proco_count_equals_brute_force(events: list[tuple[int, str, int]]) -> N
 
 
 def test_summarise_proco_counts_exact_numbers() -> None:
-    summary = summarise_proco_counts(add_proco_count(_crafted()))
+    summary = summarise_proco_counts(_crafted())
     assert summary.schema == PROCO_SCHEMA
     t1_nl = summary.filter(
         (pl.col("query_type") == "person") & (pl.col("team_code") == "T1") & (pl.col("origin") == "NL")
@@ -226,3 +228,67 @@ def test_summarise_proco_counts_exact_numbers() -> None:
     keys = ["query_type", "team_code", "origin"]
     repeat = compute_repeat_checks(_crafted())
     assert summary.select(keys).equals(repeat.select(keys))
+
+
+def _summarise_row_by_row(queries: pl.DataFrame) -> pl.DataFrame:
+    """The ProCo summary from one ProCo count per query, with polars' own mean and quantiles."""
+    counted = add_proco_count(queries).filter(
+        pl.col("is_linked") & pl.col("origin").is_not_null() & pl.col("proco_count").is_not_null()
+    )
+    aggregates = [
+        pl.len().cast(pl.Int64).alias("proco_query_count"),
+        pl.col("proco_count").mean().alias("proco_mean"),
+        pl.col("proco_count").quantile(0.5, interpolation="linear").alias("proco_median"),
+        pl.col("proco_count").quantile(0.9, interpolation="linear").alias("proco_p90"),
+        (pl.col("proco_count") >= 1).mean().alias("proco_share_1plus"),
+        (pl.col("proco_count") >= 5).mean().alias("proco_share_5plus"),
+    ]
+    per_team = counted.group_by("query_type", "team_code", "origin").agg(aggregates)
+    whole_area = counted.group_by("query_type", "origin").agg(aggregates).with_columns(
+        team_code=pl.lit("ALL"))
+    return sort_output_rows(pl.concat(
+        [per_team.select(PROCO_SCHEMA.names()), whole_area.select(PROCO_SCHEMA.names())]))
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.integers(1, 12),  # person: more persons than buckets, so buckets differ in size
+            st.sampled_from(["person", "plate"]),
+            st.sampled_from(["T1", "T2"]),
+            st.sampled_from(["NL", "MA", None]),
+            st.integers(0, 60),  # day: many ties and long runs of repeat queries
+            st.booleans(),
+        ),
+        min_size=1,
+        max_size=80,
+    ),
+    st.sampled_from([1, 3, 8]),
+)
+def test_proco_summary_from_the_histogram_equals_the_row_by_row_summary(
+    events: list[tuple[int, str, str, str | None, int, bool]], buckets: int
+) -> None:
+    queries = pl.DataFrame(
+        {
+            "person_key": [e[0] for e in events],
+            "query_type": [e[1] for e in events],
+            "team_code": [e[2] for e in events],
+            "origin": [e[3] for e in events],
+            "queried_at": [START + dt.timedelta(days=e[4] * 7) for e in events],
+            "is_linked": [e[5] for e in events],
+        },
+        schema_overrides={"person_key": pl.UInt64, "queried_at": pl.Datetime("us", "UTC"),
+                          "origin": pl.String},
+    )
+    got = summarise_proco_counts(queries, buckets=buckets)
+    expected = _summarise_row_by_row(queries)
+    assert got.schema == PROCO_SCHEMA
+    assert got.select("query_type", "team_code", "origin", "proco_query_count").equals(
+        expected.select("query_type", "team_code", "origin", "proco_query_count"))
+    for column in ("proco_mean", "proco_median", "proco_p90", "proco_share_1plus",
+                   "proco_share_5plus"):
+        assert got[column].to_list() == pytest.approx(expected[column].to_list(), rel=1e-12), column
+    histogram = count_proco_histogram(queries, buckets=buckets)
+    assert histogram["query_count"].sum() == expected.filter(
+        pl.col("team_code") != "ALL")["proco_query_count"].sum()
