@@ -306,13 +306,32 @@ def _as_int(value: Any) -> int | None:
     return None if value is None else int(value)
 
 
-def _group_by_columns(
+SCHEMA_EXPECTATIONS = frozenset({
+    "expect_table_columns_to_match_set",
+    "expect_table_columns_to_match_ordered_list",
+    "expect_table_column_count_to_equal",
+    "expect_table_column_count_to_be_between",
+    "expect_column_to_exist",
+})
+"""Expectations decided by the column names alone: validated on a 0-row frame."""
+
+ROW_COUNT_EXPECTATIONS = frozenset({
+    "expect_table_row_count_to_be_between",
+    "expect_table_row_count_to_equal",
+})
+"""Expectations decided by the row count alone: validated on a frame with no columns."""
+
+
+def plan_batches(
     expectations: Sequence[Mapping[str, Any]], frame_columns: Sequence[str]
 ) -> dict[tuple[str, ...], list[int]]:
-    """Group expectation positions by the frame columns they read; () = the whole frame.
+    """Group expectation positions by the batch they need, one GX batch per group.
 
-    Table-level expectations (column set, row count) and any expectation naming a column the
-    frame lacks get the whole frame, so GX reports the missing column itself.
+    A key is the tuple of frame columns the expectations read (in frame order), or one of
+    three markers: ``("<schema>",)`` for :data:`SCHEMA_EXPECTATIONS` (a 0-row frame),
+    ``("<rows>",)`` for :data:`ROW_COUNT_EXPECTATIONS` (no columns, every row) and
+    ``("<all>",)`` for any other expectation without a column and any expectation naming a
+    column the frame lacks (the whole frame, so GX reports the missing column itself).
     """
     groups: dict[tuple[str, ...], list[int]] = {}
     for position, expectation in enumerate(expectations):
@@ -330,12 +349,38 @@ def _group_by_columns(
             )
         else:
             needed.extend(sorted(read_condition_columns(condition)))
-        if not needed or not set(needed) <= set(frame_columns):
-            key: tuple[str, ...] = ()
+        kind = expectation.get("type")
+        if kind in SCHEMA_EXPECTATIONS and set(needed) <= set(frame_columns):
+            key: tuple[str, ...] = ("<schema>",)
+        elif kind in ROW_COUNT_EXPECTATIONS and not needed:
+            key = ("<rows>",)
+        elif not needed or not set(needed) <= set(frame_columns):
+            key = ("<all>",)
         else:
             key = tuple(sorted(set(needed), key=list(frame_columns).index))
         groups.setdefault(key, []).append(position)
     return groups
+
+
+def _batch_frame(frame: pl.DataFrame, key: tuple[str, ...]) -> pd.DataFrame:
+    """The pandas frame one group of :func:`plan_batches` is validated on."""
+    if key == ("<schema>",):
+        return convert_to_pandas(frame.head(0))
+    if key == ("<rows>",):
+        return pd.DataFrame(index=pd.RangeIndex(frame.height))
+    if key == ("<all>",):
+        return convert_to_pandas(frame)
+    return convert_to_pandas(frame.select(key))
+
+
+def _skip_batch_fingerprint() -> None:
+    from great_expectations.execution_engine import pandas_execution_engine
+
+    # NOTE: GX md5-hashes every cell of each pandas batch under 1 GB (hash_pandas_object), only
+    # to label the batch in its result. That was 45% of a suite's time on 5M rows and changes no
+    # outcome. GX 1.x has no setting for it; the threshold is a module global (GX is pinned, and
+    # tests/unit/test_gx.py fails if the hash still runs after an upgrade).
+    pandas_execution_engine.HASH_THRESHOLD = 0
 
 
 def _new_context() -> Any:
@@ -351,6 +396,7 @@ def _new_context() -> Any:
         progress_bars=ProgressBarsConfig(globally=False, metric_calculations=False),
         store_backend_defaults=InMemoryStoreBackendDefaults(init_temp_docs_sites=False),
     )
+    _skip_batch_fingerprint()
     # NOTE: an ephemeral context keeps suites and results in memory only; a file context would
     # write validation results (with their counts) under gx/uncommitted/ (FACTS.md).
     return gx.get_context(mode="ephemeral", project_config=config)
@@ -386,7 +432,6 @@ def validate_with_suite(
             f"suite {suite_path.name} needs parameter(s) {', '.join(missing)}; "
             f"given: {', '.join(sorted(parameters)) or 'none'}"
         )
-    pandas_frame = convert_to_pandas(frame)
     context = _new_context()
     batch_definition = (
         context.data_sources.add_pandas("stopcheck")
@@ -394,12 +439,13 @@ def validate_with_suite(
         .add_batch_definition_whole_dataframe("whole_frame")
     )
     results = []
-    groups = _group_by_columns(suite_json["expectations"], frame.columns)
-    for group_number, (columns, positions) in enumerate(groups.items()):
+    groups = plan_batches(suite_json["expectations"], frame.columns)
+    for group_number, (key, positions) in enumerate(groups.items()):
         # NOTE: GX filters the whole frame (every column) for each column expectation
-        # (df[df[col].notnull()]), so each group of expectations runs on only the columns it
-        # reads: the cost no longer grows with the width of the table (docs/validation.md).
-        narrow = pandas_frame[list(columns)] if columns else pandas_frame
+        # (df[df[col].notnull()]), so each group of expectations gets a pandas frame of only
+        # the columns it reads, converted just before and freed just after: time and memory
+        # follow the columns read, not the width of the table (docs/validation.md).
+        batch = _batch_frame(frame, key)
         suite = context.suites.add(
             ExpectationSuite(
                 name=f"{suite_json['name']}__{group_number}",
@@ -422,11 +468,12 @@ def validate_with_suite(
             ValidationDefinition(name=suite.name, data=batch_definition, suite=suite)
         )
         result = validation.run(
-            batch_parameters={"dataframe": narrow},
+            batch_parameters={"dataframe": batch},
             expectation_parameters=dict(parameters),
             result_format=GX_RESULT_FORMAT,
         )
         results.extend(result.results)
+        del batch, result
 
     outcomes = []
     for item in results:

@@ -241,6 +241,22 @@ def test_good_frames_pass() -> None:
     assert [e.position for e in core.expectations] == list(range(len(core.expectations)))
 
 
+def test_gx_does_not_hash_the_batch(monkeypatch: pytest.MonkeyPatch) -> None:
+    # GX's batch fingerprint is switched off (pipelines/gx.py): a GX upgrade that renames the
+    # threshold, or hashes some other way, fails here instead of silently doubling the time.
+    from great_expectations.execution_engine import pandas_execution_engine
+
+    def refuse(_frame: object) -> str:
+        raise AssertionError("GX hashed the batch")
+
+    monkeypatch.setattr(pandas_execution_engine, "hash_pandas_dataframe", refuse)
+    outcome = validate_with_suite(
+        _core_person_queries(), EXPECTATIONS_DIR / "core_person_queries.json", PARAMETERS
+    )
+    assert outcome.success, outcome.describe()
+    assert pandas_execution_engine.HASH_THRESHOLD == 0
+
+
 def test_bad_frame_fails_with_exact_counts_and_no_values() -> None:
     good = _core_person_queries()
     bad = good.with_columns(
