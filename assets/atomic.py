@@ -32,5 +32,9 @@ def write_bytes_atomic(path: Path, data: bytes) -> None:
 
 def write_parquet_atomic(frame: pl.DataFrame, path: Path, metadata: dict[str, str]) -> None:
     """Write `frame` as zstd Parquet with key-value `metadata` to `path` atomically."""
+    # NOTE: zstd level 1: a 4.2M-row month writes in 1.04 s instead of 1.57 s (level 3) at the
+    # same size, as pseudonyms are random hex that no level compresses (docs/performance.md).
     _replace_atomically(
-        Path(path), lambda tmp: frame.write_parquet(tmp, compression="zstd", metadata=metadata))
+        Path(path),
+        lambda tmp: frame.write_parquet(
+            tmp, compression="zstd", compression_level=1, metadata=metadata))
