@@ -7,6 +7,7 @@ and `split_queries` asserts it.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from zoneinfo import ZoneInfo
@@ -110,7 +111,7 @@ def _reason_expr(query_type: str, month: str, team_codes: list[str],
 
 
 def split_queries(raw: pl.DataFrame, *, query_type: str, month: str, team_codes: list[str],
-                  earlier_ids: pl.Series | None = None) -> SplitResult:
+                  earlier_ids: Iterable[pl.Series] = ()) -> SplitResult:
     """Split one month of raw queries (with `source_file`) into valid and quarantined rows.
 
     Parameters
@@ -119,10 +120,12 @@ def split_queries(raw: pl.DataFrame, *, query_type: str, month: str, team_codes:
     query_type : "person" or "plate".
     month : the export month "YYYY-MM"; `queried_at` must lie inside it in Europe/Amsterdam time.
     team_codes : the teams of team_areas; any other team_code is quarantined as unknown_team.
-    earlier_ids : query_id values of earlier months; reuse is a duplicate_query_id.
+    earlier_ids : query_id values of earlier months, one Series per month (see
+        `frames.iter_earlier_query_ids`); reuse is a duplicate_query_id.
     """
-    earlier = earlier_ids if earlier_ids is not None else pl.Series([], dtype=pl.String)
-    reused = find_reused_ids(raw["query_id"], earlier.cast(pl.String).drop_nulls())
+    reused = pl.Series("query_id", [False] * raw.height, dtype=pl.Boolean)
+    for earlier in earlier_ids:
+        reused = reused | find_reused_ids(raw["query_id"], earlier.cast(pl.String).drop_nulls())
     tagged = raw.with_columns(_reason=_reason_expr(query_type, month, team_codes, reused))
     valid = tagged.filter(pl.col("_reason").is_null()).drop("_reason")
     quarantine = tagged.filter(pl.col("_reason").is_not_null()).select(

@@ -396,9 +396,10 @@ def test_csv_reads_as_the_parquet_it_was_written_from(small_landing, tmp_path, q
 def test_cross_month_duplicate_found_in_an_earlier_csv_month(small_landing, tmp_path):
     landing = corpus.copy_landing(small_landing, tmp_path / "landing")
     corpus.to_csv(landing, "person", OTHER)
-    earlier = frames.read_earlier_query_ids(landing, "person", MONTH)
+    earlier = list(frames.iter_earlier_query_ids(landing, "person", MONTH))
     expected = pl.read_parquet(small_landing / "meos" / "person_queries" / f"{OTHER}.parquet")
-    assert earlier.sort().to_list() == expected["query_id"].sort().to_list()
+    assert len(earlier) == 1  # one Series per earlier month
+    assert earlier[0].sort().to_list() == expected["query_id"].sort().to_list()
 
 
 # --------------------------------------------------------------------------- the console script

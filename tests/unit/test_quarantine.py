@@ -28,7 +28,7 @@ def frame(rows: list[dict], schema=PERSON_QUERIES) -> pl.DataFrame:
     return pl.DataFrame(rows, schema={**schema, "source_file": pl.String})
 
 
-def reasons(rows, query_type="person", earlier=None, schema=PERSON_QUERIES) -> list:
+def reasons(rows, query_type="person", earlier=(), schema=PERSON_QUERIES) -> list:
     split = split_queries(frame(rows, schema), query_type=query_type, month="2025-03",
                           team_codes=TEAMS, earlier_ids=earlier)
     return split.quarantine["reason"].to_list()
@@ -62,7 +62,10 @@ def test_local_midnight_belongs_to_the_month():
 
 def test_duplicates_within_and_across_months():
     rows = [row(query_id="a"), row(query_id="a"), row(query_id="z")]
-    assert reasons(rows, earlier=pl.Series(["z"])) == ["duplicate_query_id", "duplicate_query_id"]
+    assert reasons(rows, earlier=[pl.Series(["z"])]) == ["duplicate_query_id", "duplicate_query_id"]
+    # ids of earlier months arrive one month at a time; a reuse in any of them counts
+    assert reasons(rows, earlier=[pl.Series(["x"]), pl.Series(["z", None])]) == [
+        "duplicate_query_id", "duplicate_query_id"]
 
 
 def test_plate_rules():
