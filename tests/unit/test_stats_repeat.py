@@ -17,9 +17,9 @@ from assets.stats.repeat import (
     REPEAT_SCHEMA,
     add_proco_count,
     compute_repeat_checks,
+    count_persons_by_query_count,
     count_proco_histogram,
     gini,
-    gini_expr,
     summarise_proco_counts,
 )
 
@@ -49,12 +49,10 @@ def test_gini_known_value_and_edge_cases() -> None:
 
 @settings(deadline=None)  # no timing asserts: other jobs share the machine
 @given(st.lists(st.integers(1, 50), min_size=1, max_size=60))
-def test_gini_expression_equals_the_function_and_the_pairwise_definition(values: list[int]) -> None:
+def test_gini_equals_the_pairwise_definition(values: list[int]) -> None:
     x = np.asarray(values, dtype=float)
     pairwise = np.abs(x[:, None] - x[None, :]).sum() / (2 * x.size**2 * x.mean())
     assert gini(values) == pytest.approx(pairwise, abs=1e-12)
-    in_polars = pl.DataFrame({"v": values}).select(gini_expr("v")).item()
-    assert in_polars == pytest.approx(pairwise, abs=1e-12)
     assert 0.0 <= gini(values) < 1.0
 
 
@@ -137,6 +135,45 @@ def test_repeat_checks_exact_numbers() -> None:
     assert t1_ma["queries_per_person_ratio"] == pytest.approx(2.0 / 3.0)
     assert t1_ma["share_queried_5plus"] == pytest.approx(0.0)
     assert got[("person", "ALL", "MA")]["queries_per_person_ratio"] == pytest.approx(2.0 / 3.5)
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(["person", "plate"]),
+            st.sampled_from(["T1", "T2"]),
+            st.integers(1, 12),  # person: more persons than buckets
+            st.sampled_from(["NL", "MA", None]),
+        ),
+        min_size=1,
+        max_size=80,
+    ),
+    st.sampled_from([1, 3, 8]),
+)
+def test_repeat_checks_equal_the_per_person_definition(
+    events: list[tuple[str, str, int, str | None]], buckets: int
+) -> None:
+    queries = _query_frame([(qt, team, person, origin, 0) for qt, team, person, origin in events])
+    got = compute_repeat_checks(queries, buckets=buckets)
+    per_person: dict[tuple[str, str, str], dict[int, int]] = {}
+    for qt, team, person, origin in events:
+        if origin is None:
+            continue
+        for group_team in (team, "ALL"):
+            counts = per_person.setdefault((qt, group_team, origin), {})
+            counts[person] = counts.get(person, 0) + 1
+    assert got.height == len(per_person)
+    for row in got.iter_rows(named=True):
+        counts = list(per_person[(row["query_type"], row["team_code"], row["origin"])].values())
+        assert row["person_count"] == len(counts)
+        assert row["query_count"] == sum(counts)
+        assert row["share_queried_2plus"] == pytest.approx(np.mean([c >= 2 for c in counts]))
+        assert row["share_queried_5plus"] == pytest.approx(np.mean([c >= 5 for c in counts]))
+        assert row["gini"] == pytest.approx(gini(counts), abs=1e-12)
+    histogram = count_persons_by_query_count(queries, buckets=buckets)
+    assert histogram.filter(pl.col("team_code") == "ALL")["person_count"].sum() == len(
+        {(qt, origin, person) for qt, _, person, origin in events if origin is not None})
 
 
 # ---------------------------------------------------------------- ProCo counts
