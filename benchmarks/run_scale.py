@@ -7,6 +7,7 @@ In one invocation, on one synthetic landing zone:
    person queries, joined to CBS persons on the pseudonym, grouped by team × origin with the
    distinct persons and the queries; `string` joins on the 64-hex pseudonyms (the floor of the
    issue), `uint64` on the first 16 hex digits as UInt64 (the surrogate the pipeline uses);
+   `copy`, for context, reads every column of every query month once and writes it once;
 3. `stopcheck run` with STOPCHECK_LANDING_DIR, STOPCHECK_WAREHOUSE_DIR and DAGSTER_HOME in the
    benchmark folder;
 4. the string floor once more (timings on a shared machine are noisy; the smaller one is used);
@@ -54,7 +55,7 @@ TARGET_PEAK_GB = 8.0
 TARGET_QUERIES = 50_000_000
 """... for 50M person queries, on 2 cores / 24 GB."""
 
-FLOOR_VARIANTS = ("string", "uint64")
+FLOOR_VARIANTS = ("string", "uint64", "copy")
 RSS_SAMPLE_SECONDS = 0.2
 GB = 1024**3
 
@@ -72,6 +73,8 @@ def run_floor(variant: str, landing: Path) -> dict:
     """
     import polars as pl
 
+    if variant == "copy":
+        return _run_copy(landing)
     queries = pl.scan_parquet(landing / "meos" / "person_queries" / "*.parquet").select(
         "team_code", "subject_pseudonym")
     persons = pl.scan_parquet(landing / "cbs" / "persons.parquet").select("pseudonym", "origin")
@@ -98,6 +101,29 @@ def run_floor(variant: str, landing: Path) -> dict:
     seconds = time.perf_counter() - start
     return {"variant": variant, "query_seconds": seconds, "groups": result.height,
             "queries_joined": int(result["query_count"].sum())}
+
+
+def _run_copy(landing: Path) -> dict:
+    """Read every column of every person- and plate-query month once and write it once.
+
+    NOTE: context, not the issue's floor: the least input/output of any pipeline that keeps a
+    copy of what it validated (the warehouse holds the raw and the core copy of each month).
+    Written as the warehouse writes (zstd level 1) to a folder that is removed afterwards.
+    """
+    import polars as pl
+
+    rows = 0
+    with tempfile.TemporaryDirectory(dir=landing.parent) as out:
+        start = time.perf_counter()
+        for query_type in ("person", "plate"):
+            for path in sorted((landing / "meos" / f"{query_type}_queries").glob("*.parquet")):
+                frame = pl.read_parquet(path)
+                frame.write_parquet(Path(out) / f"{query_type}_{path.name}", compression="zstd",
+                                    compression_level=1)
+                rows += frame.height
+                del frame
+        seconds = time.perf_counter() - start
+    return {"variant": "copy", "query_seconds": seconds, "groups": 0, "queries_joined": rows}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -356,6 +382,11 @@ def print_report(queries: int, machine: dict, sample: StageResult, floors: list[
           f"at end {tuple(round(x, 2) for x in os.getloadavg())}")
     for variant, details in floor_details.items():
         joined = {d["queries_joined"] for d in details}
+        if variant == "copy":
+            print(f"floor copy: {sorted(joined)} person and plate query rows read and written once "
+                  "(context, not the ratio base); time in the child "
+                  + ", ".join(f"{d['query_seconds']:.2f} s" for d in details))
+            continue
         print(f"floor {variant}: {sorted(joined)} person queries joined to persons, "
               f"{details[0]['groups']} team × origin groups; query time in the child "
               + ", ".join(f"{d['query_seconds']:.2f} s" for d in details))
