@@ -8,7 +8,7 @@ from assets import frames, release
 from assets.provenance import code_version, fingerprint_files
 from assets.report import ReportContext, ThemeSection, render_report
 from assets.statistics import AnalysisConfig
-from assets.themes import THEMES_PATH, load_themes
+from assets.themes import THEMES_PATH, list_nested_themes, load_themes
 from pipelines.privacy import withhold_values
 from pipelines.resources import LandingZone, Warehouse
 
@@ -55,8 +55,10 @@ def publication(
         "out_count_models": out_count_models,
         "out_data_suitability": out_data_suitability,
     }
+    themes = {t.name: t for t in load_themes(THEMES_PATH)}
     released = release.release_tables(tables, threshold=settings.disclosure_threshold,
-                                       round_to=settings.disclosure_round_to or None)
+                                       round_to=settings.disclosure_round_to or None,
+                                       nested_themes=list_nested_themes(themes.values()))
     team = released["out_team_disproportionality"].table
     period_start, period_end = team["period_start"].min(), team["period_end"].max()
     companion = {
@@ -68,7 +70,6 @@ def publication(
     }
     folder = warehouse.root / "publication"
     written = release.write_release(folder, released, companion)
-    themes = {t.name: t for t in load_themes(THEMES_PATH)}
     thematic = released.get("out_thematic_disproportionality")
     sections = []
     if thematic is not None:

@@ -1,13 +1,15 @@
 """What leaves the secure environment: every out_ table through disclosure control, in order.
 
 The one place that says which published column is a count, an event, a share or an estimate
-(a `DisclosureSpec` per table), in which order the tables are controlled, and how a cell hidden
-in one table is hidden in the others that share its key (assets.disclosure does the suppression).
+(a `DisclosureSpec` per table), in which order the tables are controlled, how a cell hidden
+in one table is hidden in the others that share its key, and which theme cells would give away
+a small count by differencing with the team table (assets.disclosure does the suppression).
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -110,6 +112,9 @@ SPECS: dict[str, DisclosureSpec] = {
 }
 """Disclosure spec per publishable table."""
 
+THEME_KEYS = ("query_type", "benchmark", "team_code", "origin")
+"""The keys a theme cell shares with the team table (the theme and its period aside)."""
+
 SHARED_KEYS = ("query_type", "team_code", "origin")
 """Tables whose cells are the team table's cells (default benchmark) under another statistic:
 a cell hidden in the team table is hidden in them too, or its count could be rebuilt from them."""
@@ -132,10 +137,50 @@ def prepare_repeat_checks(table: pl.DataFrame) -> pl.DataFrame:
     )
 
 
-def release_tables(tables: dict[str, pl.DataFrame], *, threshold: int,
-                   round_to: int | None) -> dict[str, Released]:
+def flag_theme_differences(themes: pl.DataFrame, teams: pl.DataFrame, *, threshold: int,
+                           nested: Sequence[tuple[str, str]] = ()) -> pl.DataFrame:
+    """Mark theme cells whose difference from a cell that encloses them is a small count.
+
+    A theme is a slice of the queries in the team table, so publishing both publishes their
+    difference. Full minus theme ``query_count`` is the number of queries outside the theme,
+    and full minus theme ``person_count`` is the number of persons with no query in the theme.
+    The same holds for a theme that lies within another theme (``nested``: (inner, outer) name
+    pairs, see ``assets.themes.list_nested_themes``). When any such difference is in
+    1..threshold − 1, the theme cell gets ``is_suppressed``: it is then suppressed as primary,
+    with secondary suppression within the theme table as for any other primary cell. Returns
+    the theme table with ``is_suppressed`` added.
+    """
+    counts = {"_persons": pl.col("person_count"), "_queries": pl.col("query_count")}
+    names = pl.DataFrame({"theme": themes["theme"].unique().sort()})
+    enclosing = [teams.select(*THEME_KEYS, **counts).join(names, how="cross")]
+    enclosing += [
+        themes.filter(pl.col("theme") == outer).select(
+            pl.lit(inner).alias("theme"), *THEME_KEYS, **counts)
+        for inner, outer in nested
+    ]
+    keys = ["theme", *THEME_KEYS]
+    enclosing = [frame.select(*keys, *counts) for frame in enclosing]
+
+    def small(difference: pl.Expr) -> pl.Expr:
+        return ((difference > 0) & (difference < threshold)).fill_null(False)
+
+    flags = (
+        themes.select(*keys, "person_count", "query_count")
+        .join(pl.concat(enclosing), on=keys, nulls_equal=True)
+        .group_by(keys)
+        .agg(is_suppressed=(small(pl.col("_persons") - pl.col("person_count"))
+                            | small(pl.col("_queries") - pl.col("query_count"))).any())
+    )
+    return themes.join(flags, on=keys, how="left", nulls_equal=True, validate="1:1").with_columns(
+        pl.col("is_suppressed").fill_null(False))
+
+
+def release_tables(tables: dict[str, pl.DataFrame], *, threshold: int, round_to: int | None,
+                   nested_themes: Sequence[tuple[str, str]] = ()) -> dict[str, Released]:
     """Disclosure-control every known, non-empty table; the team table first, its suppressed
-    cells carried into the tables that share its keys. Raises when a result breaks the rules."""
+    cells carried into the tables that share its keys, and theme cells that differ from an
+    enclosing team or theme cell by a small count suppressed (``nested_themes``: (inner,
+    outer) pairs). Raises when a result breaks the rules."""
     released: dict[str, Released] = {}
     team_hidden = None
     order = ["out_team_disproportionality"] + [n for n in SPECS if n != "out_team_disproportionality"]
@@ -146,6 +191,10 @@ def release_tables(tables: dict[str, pl.DataFrame], *, threshold: int,
         spec = SPECS[name]
         if name == "out_repeat_checks":
             table = prepare_repeat_checks(table)
+        if name == "out_thematic_disproportionality" and tables.get(
+                "out_team_disproportionality") is not None:
+            table = flag_theme_differences(table, tables["out_team_disproportionality"],
+                                           threshold=threshold, nested=nested_themes)
         if name in FOLLOWS_TEAM_TABLE and team_hidden is not None:
             table = table.join(team_hidden, on=list(SHARED_KEYS), how="left").with_columns(
                 pl.col("is_suppressed").fill_null(False))

@@ -413,6 +413,43 @@ def theme_fingerprint(theme: Theme) -> str:
     return hashlib.sha256(canonical.encode("ascii")).hexdigest()[:16]
 
 
+def is_within(inner: Theme, outer: Theme) -> bool:
+    """True when every query (and resident) that ``inner`` keeps, ``outer`` keeps too.
+
+    Filters combine with AND, so ``inner`` lies within ``outer`` when, for every filter that
+    ``outer`` sets, ``inner`` sets it too and keeps no value ``outer`` does not keep.
+    """
+    for name in ("query_types", "query_reasons", "sexes", "age_bands", "teams"):
+        kept_outer, kept_inner = getattr(outer, name), getattr(inner, name)
+        if kept_outer is not None and (kept_inner is None or not set(kept_inner) <= set(kept_outer)):
+            return False
+    if outer.hours is not None and (
+        inner.hours is None or not set(inner.hours.hours) <= set(outer.hours.hours)
+    ):
+        return False
+    if outer.months is not None and (
+        inner.months is None
+        or not (outer.months.first <= inner.months.first and inner.months.last <= outer.months.last)
+    ):
+        return False
+    return True
+
+
+def list_nested_themes(themes: Iterable[Theme]) -> list[tuple[str, str]]:
+    """Return (inner, outer) name pairs of different themes where inner :func:`is_within` outer.
+
+    Publishing both tables publishes their difference; disclosure control uses these pairs
+    (assets.release.flag_theme_differences).
+    """
+    themes = tuple(themes)
+    return sorted(
+        (inner.name, outer.name)
+        for inner in themes
+        for outer in themes
+        if inner.name != outer.name and is_within(inner, outer)
+    )
+
+
 # ---------------------------------------------------------------------------------------------
 # Filtering
 

@@ -506,3 +506,24 @@ def test_code_lists_come_from_the_schema() -> None:
     # guard: the error messages above list the codes of assets/schema.py in this order
     assert QUERY_REASONS == ("verkeer", "identiteit", "melding", "opsporing", "toezicht", "overig")
     assert AGE_BANDS == ("0-14", "15-24", "25-44", "45-64", "65+")
+
+
+def test_nesting_follows_the_filters() -> None:
+    from assets.themes import HourWindow, MonthWindow, Theme, is_within, list_nested_themes
+
+    def theme(name: str, **filters) -> Theme:
+        return Theme(name=name, title=name, description=name, **filters)
+
+    night = theme("night", hours=HourWindow(22, 6))
+    late = theme("late", hours=HourWindow(23, 2), sexes=("M",))
+    evening = theme("evening", hours=HourWindow(18, 23))
+    traffic = theme("traffic", query_reasons=("verkeer",))
+    summer = theme("summer", months=MonthWindow("2025-06", "2025-08"))
+    july = theme("july", months=MonthWindow("2025-07", "2025-07"), query_reasons=("verkeer",))
+    assert is_within(late, night) and not is_within(night, late)
+    assert not is_within(evening, night)  # 18:00-21:59 lies outside 22-6
+    assert not is_within(traffic, night)  # no hours filter: every hour
+    assert is_within(july, summer) and is_within(july, traffic)
+    assert not is_within(summer, july)
+    assert list_nested_themes([night, late, evening, traffic, summer, july]) == [
+        ("july", "summer"), ("july", "traffic"), ("late", "night")]
