@@ -27,6 +27,7 @@ from pipelines.gx import (
     compute_month_bounds,
     lookup_gx_type_name,
     load_suite_json,
+    plan_batches,
     read_suite_columns,
     read_suite_parameters,
     validate_with_suite,
@@ -255,6 +256,19 @@ def test_gx_does_not_hash_the_batch(monkeypatch: pytest.MonkeyPatch) -> None:
     )
     assert outcome.success, outcome.describe()
     assert pandas_execution_engine.HASH_THRESHOLD == 0
+
+
+def test_table_level_expectations_see_the_schema_and_the_row_count() -> None:
+    suite = load_suite_json(EXPECTATIONS_DIR / "core_team_areas.json")
+    plan = plan_batches(suite["expectations"], _team_areas().columns)
+    assert plan[("<schema>",)] == [0] and plan[("<rows>",)] == [1]
+    assert ("wijk_code",) in plan  # column rules get their columns only
+    empty = validate_with_suite(_team_areas().head(0), EXPECTATIONS_DIR / "core_team_areas.json", {})
+    failed = {e.expectation_type for e in empty.failed}
+    assert failed == {"expect_table_row_count_to_be_between"} and not empty.broken
+    renamed = _team_areas().rename({"team_name": "naam"})
+    outcome = validate_with_suite(renamed, EXPECTATIONS_DIR / "core_team_areas.json", {})
+    assert "expect_table_columns_to_match_set" in {e.expectation_type for e in outcome.failed}
 
 
 def test_bad_frame_fails_with_exact_counts_and_no_values() -> None:
