@@ -194,16 +194,11 @@ def out_data_suitability(
     """One row per month × query_type × team_code (and ALL): rows received, quarantined (per
     reason), valid and linked, missing fields, queries per officer, and a plain-language verdict
     per month on whether the data are available and suitable (docs/validation.md)."""
-    received = []
-    for query_type, raw in (("person", raw_person_queries), ("plate", raw_plate_queries)):
-        # NOTE: a raw row's month is the stem of its source file (<YYYY-MM>.parquet or .csv).
-        month = pl.col("source_file").str.replace(r"\.[a-z]+$", "")
-        for m in raw.select(month.unique().sort()).collect()["source_file"].to_list():
-            received.append(count_received_rows(raw.filter(month == m), month=m,
-                                                query_type=query_type))
+    received = pl.concat([count_received_rows(raw_person_queries, query_type="person"),
+                          count_received_rows(raw_plate_queries, query_type="plate")])
     queries = all_queries(core_person_queries, core_plate_queries)
     table = compute_data_suitability(
-        pl.concat(received), core_quarantine.collect(), queries,
+        received, core_quarantine.collect(), queries,
         teams=core_team_areas["team_code"].unique().sort().to_list(),
     )
     return dg.Output(table, metadata={

@@ -62,25 +62,22 @@ class SuitabilityThresholds:
 DEFAULT_THRESHOLDS = SuitabilityThresholds()
 
 
-def count_received_rows(
-    raw: pl.DataFrame | pl.LazyFrame, *, month: str, query_type: str
-) -> pl.DataFrame:
-    """Count raw rows per team code: one row per team_code of one month's export.
+def count_received_rows(raw: pl.DataFrame | pl.LazyFrame, *, query_type: str) -> pl.DataFrame:
+    """Count raw rows per export month and team code: one row per month × team_code.
 
+    A raw row's month is the stem of its ``source_file`` (``<YYYY-MM>.parquet`` or ``.csv``).
     A null ``team_code`` is counted under :data:`NO_TEAM`; unknown codes are kept as they are.
     Output columns: month, query_type, team_code, rows_received (Int64).
     """
     return (
         raw.lazy()
-        .group_by(pl.col("team_code").fill_null(NO_TEAM))
-        .agg(rows_received=pl.len().cast(pl.Int64))
-        .select(
-            month=pl.lit(month),
-            query_type=pl.lit(query_type),
-            team_code="team_code",
-            rows_received="rows_received",
+        .group_by(
+            month=pl.col("source_file").str.replace(r"\.[a-z]+$", ""),
+            team_code=pl.col("team_code").fill_null(NO_TEAM),
         )
-        .sort("team_code")
+        .agg(rows_received=pl.len().cast(pl.Int64))
+        .select("month", pl.lit(query_type).alias("query_type"), "team_code", "rows_received")
+        .sort("month", "team_code")
         .collect()
     )
 

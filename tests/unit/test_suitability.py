@@ -259,9 +259,16 @@ def test_default_reasons_come_from_the_quarantine_module(monkeypatch: pytest.Mon
 
 
 def test_count_received_rows() -> None:
-    raw = pl.DataFrame({"team_code": ["A1", None, "A1", "ZZ"]})
-    assert count_received_rows(raw, month=MONTH, query_type="plate").rows() == [
+    raw = pl.DataFrame({"team_code": ["A1", None, "A1", "ZZ"],
+                        "source_file": [f"{MONTH}.parquet"] * 4})
+    assert count_received_rows(raw, query_type="plate").rows() == [
         (MONTH, "plate", NO_TEAM, 1),
         (MONTH, "plate", "A1", 2),
         (MONTH, "plate", "ZZ", 1),
+    ]
+    two_months = pl.DataFrame({"team_code": ["A1", "A1", "A1"],
+                               "source_file": ["2025-04.csv", f"{MONTH}.parquet", "2025-04.csv"]})
+    assert count_received_rows(two_months, query_type="person").rows() == [
+        (MONTH, "person", "A1", 1),
+        ("2025-04", "person", "A1", 2),
     ]
