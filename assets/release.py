@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import polars as pl
@@ -27,15 +27,11 @@ from assets.frames import StopcheckError
 from assets.quarantine import QUARANTINE_REASONS
 from assets.schema import ALL_TEAMS
 
-TEAM_SPEC = DisclosureSpec(
-    key_columns=TEAM_DISPROPORTIONALITY_SPEC.key_columns,
-    person_count="person_count",
-    event_counts=("query_count",),
-    count_columns=("population", "unlinked_count"),
+TEAM_SPEC = replace(
+    TEAM_DISPROPORTIONALITY_SPEC,
+    count_columns=(*TEAM_DISPROPORTIONALITY_SPEC.count_columns, "unlinked_count"),
     estimate_columns=(*TEAM_DISPROPORTIONALITY_SPEC.estimate_columns,
                       "rate_ratio_bound_low", "rate_ratio_bound_high"),
-    margins=TEAM_DISPROPORTIONALITY_SPEC.margins,
-    linked_dimensions=TEAM_DISPROPORTIONALITY_SPEC.linked_dimensions,
 )
 
 SPECS: dict[str, DisclosureSpec] = {
@@ -57,16 +53,9 @@ SPECS: dict[str, DisclosureSpec] = {
         passthrough_columns=("verdict", "verdict_reason"),
     ),
     "out_team_disproportionality": TEAM_SPEC,
-    "out_thematic_disproportionality": DisclosureSpec(
-        key_columns=("theme", *TEAM_SPEC.key_columns),
-        person_count="person_count",
-        event_counts=("query_count",),
-        count_columns=TEAM_SPEC.count_columns,
-        estimate_columns=TEAM_SPEC.estimate_columns,
-        margins=TEAM_SPEC.margins,
-        linked_dimensions=TEAM_SPEC.linked_dimensions,
-        passthrough_columns=("theme_fingerprint",),
-    ),
+    "out_thematic_disproportionality": replace(
+        TEAM_SPEC, key_columns=("theme", *TEAM_SPEC.key_columns),
+        passthrough_columns=("theme_fingerprint",)),
     "out_outcome_test": DisclosureSpec(
         key_columns=("query_type", "team_code", "origin"),
         event_counts=("hit_count",),
@@ -227,6 +216,19 @@ def write_release(folder: Path, released: dict[str, Released], companion: dict) 
         write_bytes_atomic(json_path, (json.dumps(meta, indent=2, sort_keys=True, default=str) + "\n").encode())
         written += [csv_path, json_path]
     return written
+
+
+def write_checked_release(folder: Path, released: dict[str, Released], companion: dict,
+                          threshold: int) -> tuple[list[Path], dict]:
+    """:func:`write_release`, then :func:`recheck_published` on what was written. When the
+    re-read fails, the files just written are removed again: nothing that fails disclosure
+    control stays in the publication folder. Returns the files written and the check."""
+    written = write_release(folder, released, companion)
+    check = recheck_published(folder, threshold)
+    if not check["passed"]:
+        for path in written:
+            path.unlink(missing_ok=True)
+    return written, check
 
 
 def recheck_published(folder: Path, threshold: int) -> dict:

@@ -7,7 +7,13 @@ from datetime import date
 import polars as pl
 
 from assets.disclosure import check_disclosure
-from assets.release import SPECS, flag_theme_differences, release_tables
+from assets.release import (
+    SPECS,
+    Released,
+    flag_theme_differences,
+    release_tables,
+    write_checked_release,
+)
 
 TEAMS = ("T1", "T2", "T3")
 
@@ -71,3 +77,18 @@ def test_a_theme_within_another_is_checked_against_it() -> None:
     nested = flag_theme_differences(both, teams, threshold=10, nested=[("young_night", "night")])
     hidden = nested.filter(pl.col("is_suppressed")).select("theme", "team_code").rows()
     assert hidden == [("young_night", "T1")]
+
+
+def test_a_published_table_that_fails_the_re_read_is_removed_again(tmp_path) -> None:
+    good = release_tables({"out_team_disproportionality": _table({"T1": (40, 90), "T2": (40, 90)})},
+                          threshold=10, round_to=None)
+    written, check = write_checked_release(tmp_path, good, {}, threshold=10)
+    assert check["passed"] and all(path.exists() for path in written)
+    # a table that skipped suppression: 3 persons published in T1
+    leaked = _table({"T1": (3, 5), "T2": (40, 90)}).with_columns(
+        is_suppressed=pl.lit(False), suppression_reason=pl.lit(None, pl.String))
+    written, check = write_checked_release(
+        tmp_path, {"out_team_disproportionality": Released(leaked, 0)}, {}, threshold=10)
+    assert not check["passed"]
+    assert check["metadata"]["tables_failing"] == 1
+    assert not any(path.exists() for path in written)
