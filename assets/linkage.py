@@ -47,26 +47,29 @@ def _require(frame: pl.DataFrame, name: str, checks: dict[str, pl.Expr]) -> None
         raise InputError(f"{name}: " + "; ".join(broken))
 
 
-def build_core_team_areas(team_areas: pl.DataFrame) -> pl.DataFrame:
-    """One row per wijk: the team covering it. Refuses duplicates, nulls and bad wijk codes."""
-    _require(team_areas, "team_areas.csv", {
+def build_core_team_areas(team_areas: pl.DataFrame, *,
+                          source: str = "reference/team_areas.csv") -> pl.DataFrame:
+    """One row per wijk: the team covering it. Refuses duplicates, nulls and bad wijk codes.
+    Errors name `source`, the file the table was read from."""
+    _require(team_areas, source, {
         "team_code not null": pl.col("team_code").is_null(),
         "wijk_code is a CBS wijk code": ~pl.col("wijk_code").str.contains(WIJK_PATTERN),
         "each wijk belongs to exactly one team": pl.col("wijk_code").is_duplicated(),
     })
     if team_areas.height == 0:
-        raise InputError("team_areas.csv: no rows")
+        raise InputError(f"{source}: no rows")
     return team_areas.sort("wijk_code")
 
 
 def build_core_persons(persons: pl.DataFrame, team_areas: pl.DataFrame,
-                       *, current_year: int) -> pl.DataFrame:
+                       *, current_year: int, source: str = "cbs/persons") -> pl.DataFrame:
     """One row per pseudonymised person: CBS attributes, surrogate key and residence team.
 
     A CBS delivery that breaks the contract is refused as a whole (counts per rule, no values):
-    silently unlinking some persons would bias every ratio.
+    silently unlinking some persons would bias every ratio. Errors name `source`, the file the
+    table was read from.
     """
-    _require(persons, "persons", {
+    _require(persons, source, {
         "pseudonym is 64 lowercase hex": ~pl.col("pseudonym").str.contains(PSEUDONYM_PATTERN),
         "pseudonym unique": pl.col("pseudonym").is_duplicated(),
         "sex in M/V": ~pl.col("sex").is_in(list(SEXES)),
@@ -82,20 +85,22 @@ def build_core_persons(persons: pl.DataFrame, team_areas: pl.DataFrame,
     )
     collisions = core.height - core["person_key"].n_unique()
     if collisions:
-        raise InputError(f"persons: {collisions} surrogate key collision(s); widen key_expr")
+        raise InputError(f"{source}: {collisions} surrogate key collision(s); widen key_expr")
     return core.with_columns(origin_group=origin_group_expr(pl.col("origin"))).select(
         "pseudonym", "person_key", "sex", "birth_year", "origin", "origin_group", "generation",
         "residence_wijk", "residence_team",
     ).sort("person_key")
 
 
-def build_core_population(population: pl.DataFrame, team_areas: pl.DataFrame) -> pl.DataFrame:
+def build_core_population(population: pl.DataFrame, team_areas: pl.DataFrame, *,
+                          source: str = "cbs/population") -> pl.DataFrame:
     """One row per year × team × wijk × sex × age band × origin: residents on 1 January.
 
     Every wijk of team_areas needs population rows and every population wijk a team: a missing
-    denominator is an error, never a silent zero.
+    denominator is an error, never a silent zero. Errors name `source`, the file the table was
+    read from.
     """
-    _require(population, "population", {
+    _require(population, source, {
         "population >= 0": pl.col("population") < 0,
         "sex in M/V": ~pl.col("sex").is_in(list(SEXES)),
         "age_band is a CBS band": ~pl.col("age_band").is_in(list(AGE_BANDS)),
@@ -106,10 +111,10 @@ def build_core_population(population: pl.DataFrame, team_areas: pl.DataFrame) ->
     core = population.join(team_areas.select("wijk_code", "team_code"), on="wijk_code", how="left")
     no_team = core.filter(pl.col("team_code").is_null())["wijk_code"].n_unique()
     if no_team:
-        raise InputError(f"population: {no_team} wijk(en) not in team_areas.csv")
+        raise InputError(f"{source}: {no_team} wijk(en) not in team_areas.csv")
     missing = team_areas.join(population.select("wijk_code").unique(), on="wijk_code", how="anti")
     if missing.height:
-        raise InputError(f"population: no rows for {missing.height} wijk(en) of team_areas.csv")
+        raise InputError(f"{source}: no rows for {missing.height} wijk(en) of team_areas.csv")
     return core.select(
         "year", "team_code", "wijk_code", "sex", "age_band", "origin", "population"
     ).sort("year", "team_code", "wijk_code", "sex", "age_band", "origin")

@@ -34,20 +34,25 @@ def raw_team_areas(context: dg.AssetExecutionContext, landing: LandingZone) -> p
 
 @dg.asset
 @withhold_values
-def core_team_areas(raw_team_areas: pl.DataFrame) -> pl.DataFrame:
+def core_team_areas(landing: LandingZone, raw_team_areas: pl.DataFrame) -> pl.DataFrame:
     """One row per wijk: the basisteam covering it (refused whole if a wijk has two teams)."""
-    return linkage.build_core_team_areas(raw_team_areas)
+    return linkage.build_core_team_areas(
+        raw_team_areas, source=str(frames.team_areas_file(landing.root)))
 
 
 @dg.asset
 @withhold_values
-def core_persons(raw_persons: pl.DataFrame, core_team_areas: pl.DataFrame) -> pl.DataFrame:
+def core_persons(landing: LandingZone, raw_persons: pl.DataFrame,
+                 core_team_areas: pl.DataFrame) -> pl.DataFrame:
     """One row per pseudonymised person: CBS attributes, UInt64 person_key, residence team."""
-    return linkage.build_core_persons(raw_persons, core_team_areas, current_year=date.today().year)
+    return linkage.build_core_persons(raw_persons, core_team_areas, current_year=date.today().year,
+                                      source=str(frames.cbs_file(landing.root, "persons")))
 
 
 @dg.asset
 @withhold_values
-def core_population(raw_population: pl.DataFrame, core_team_areas: pl.DataFrame) -> pl.DataFrame:
+def core_population(landing: LandingZone, raw_population: pl.DataFrame,
+                    core_team_areas: pl.DataFrame) -> pl.DataFrame:
     """One row per year × team × wijk × sex × age band × origin: residents on 1 January."""
-    return linkage.build_core_population(raw_population, core_team_areas)
+    return linkage.build_core_population(
+        raw_population, core_team_areas, source=str(frames.cbs_file(landing.root, "population")))

@@ -23,6 +23,7 @@ test_privacy_end_to_end.py covers refused identifiers).
 from __future__ import annotations
 
 import logging
+import re
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -287,14 +288,27 @@ def damaged_landing(source: Path, target: Path, name: str, fmt: str, query_type:
     return landing, corpus.FILE_DAMAGES[name].apply(landing, query_type, MONTH)
 
 
-def check_message(message: str, path: Path, name: str, info: dict) -> None:
-    """The message names the file, the column and the count, and says what went wrong."""
+def month_cells(landing: Path, query_type: str) -> set[str]:
+    """Every text of MONTH's clean rows that would identify a row: ids, pseudonyms, instants."""
+    month = corpus.load_month(landing, query_type, MONTH)
+    cells = {v for c in month.columns if month.schema[c] == pl.String
+             for v in month[c].drop_nulls().unique() if len(v) >= 6}
+    return cells | {t.isoformat() for t in month["queried_at"].drop_nulls()}
+
+
+def check_message(message: str, path: Path, name: str, info: dict,
+                  cells: set[str] = frozenset()) -> None:
+    """The message names the file, the column and the count, says what went wrong, and holds
+    none of `cells` (the values of the month's rows)."""
     assert path.name in message and str(path.parent) in message
     if "column" in info:
         assert info["column"] in message
     if "count" in info:
         assert f"{info['count']} " in message or f"({info['count']} " in message
+        assert re.search(rf"(?<![\d.]){info['count']} ", message), message  # not "11" for 1
     assert any(word in message for word in corpus.FILE_DAMAGES[name].expect), message
+    leaked = sorted(c for c in cells if c in message)
+    assert leaked == [], f"{len(leaked)} row value(s) in the message"
 
 
 @pytest.mark.parametrize(("name", "fmt", "query_type"), READER_CASES)
@@ -304,14 +318,14 @@ def test_reader_refuses_or_warns(small_landing, tmp_path, name, fmt, query_type)
     if corpus.FILE_DAMAGES[name].is_warning:
         result = frames.read_query_month(landing, query_type, MONTH)
         assert len(result.warnings) == 1
-        check_message(result.warnings[0], path, name, info)
+        check_message(result.warnings[0], path, name, info, month_cells(small_landing, query_type))
         assert corpus.EXTRA_COLUMN not in result.frame.columns
         clean = frames.read_query_month(small_landing, query_type, MONTH).frame
         assert_frame_equal(result.frame.drop("source_file"), clean.drop("source_file"))
         return
     with pytest.raises(frames.InputError) as raised:
         frames.read_query_month(landing, query_type, MONTH)
-    check_message(str(raised.value), path, name, info)
+    check_message(str(raised.value), path, name, info, month_cells(small_landing, query_type))
 
 
 # --------------------------------------------------------------------------- file-level: pipeline

@@ -52,8 +52,13 @@ def test_persons_get_keys_groups_and_residence_team():
     ({"birth_year": [1850, 1960]}, "birth_year in 1900..2026: 1 row(s)"),
 ])
 def test_broken_persons_are_refused_with_counts(overrides, rule):
-    with pytest.raises(InputError, match=re.escape(rule)):
-        build_core_persons(persons(**overrides), TEAMS, current_year=2026)
+    with pytest.raises(InputError, match=re.escape(rule)) as error:
+        build_core_persons(persons(**overrides), TEAMS, current_year=2026,
+                           source="landing/cbs/persons.parquet")
+    message = str(error.value)
+    assert message.startswith("landing/cbs/persons.parquet: ")  # names the file
+    for value in ("westers", "1850", pseudo(1)):  # never a value of the person table
+        assert value not in message
 
 
 def test_surrogate_collisions_are_refused():
