@@ -9,13 +9,17 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime
-from zoneinfo import ZoneInfo
 
 import polars as pl
 
 from assets.frames import StopcheckError
-from assets.schema import BUURT_PATTERN, PSEUDONYM_COLUMNS, PSEUDONYM_PATTERN, QUERY_REASONS, TIMEZONE
+from assets.schema import (
+    BUURT_PATTERN,
+    PSEUDONYM_COLUMNS,
+    PSEUDONYM_PATTERN,
+    QUERY_REASONS,
+    month_bounds_utc,
+)
 
 QUARANTINE_REASONS: tuple[str, ...] = (
     "null_query_id",
@@ -45,16 +49,6 @@ class SplitResult:
 
     valid: pl.DataFrame
     quarantine: pl.DataFrame
-
-
-def month_bounds_utc(month: str) -> tuple[datetime, datetime]:
-    """[start, end) of an export month in Europe/Amsterdam time, as UTC instants."""
-    year, mon = map(int, month.split("-"))
-    tz = ZoneInfo(TIMEZONE)
-    start = datetime(year, mon, 1, tzinfo=tz)
-    end = datetime(year + mon // 12, mon % 12 + 1, 1, tzinfo=tz)
-    utc = ZoneInfo("UTC")
-    return start.astimezone(utc), end.astimezone(utc)
 
 
 def find_reused_ids(ids: pl.Series, earlier_ids: pl.Series) -> pl.Series:

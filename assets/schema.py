@@ -6,6 +6,10 @@ types and code lists from here, so the contract is written down exactly once.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+import re
+from zoneinfo import ZoneInfo
+
 import polars as pl
 
 TIMEZONE = "Europe/Amsterdam"
@@ -125,3 +129,18 @@ def age_band_expr(age: pl.Expr) -> pl.Expr:
 def origin_group_expr(origin: pl.Expr) -> pl.Expr:
     """Map an origin code to its coarse group label (the `group` column of DESIGN.md §4)."""
     return origin.replace_strict({code: group for code, (_, group) in ORIGINS.items()})
+
+
+def month_bounds_utc(month: str) -> tuple[datetime, datetime]:
+    """[start, end) of a "YYYY-MM" export month in Europe/Amsterdam time, as UTC instants.
+
+    >>> month_bounds_utc("2025-03")[0].isoformat()
+    '2025-02-28T23:00:00+00:00'
+    """
+    if not re.fullmatch(MONTH_PATTERN, month):
+        raise ValueError(f"not a month key 'YYYY-MM': {month!r}")
+    year, number = int(month[:4]), int(month[5:7])
+    zone = ZoneInfo(TIMEZONE)
+    start = datetime(year, number, 1, tzinfo=zone)
+    end = datetime(year + number // 12, number % 12 + 1, 1, tzinfo=zone)
+    return start.astimezone(UTC), end.astimezone(UTC)

@@ -28,7 +28,7 @@ import pandas as pd
 import polars as pl
 import pyarrow as pa
 
-from assets.schema import MONTH_PATTERN, TIMEZONE
+from assets.schema import TIMEZONE, month_bounds_utc
 
 GX_RESULT_FORMAT: dict[str, Any] = {
     "result_format": "BASIC",
@@ -161,21 +161,6 @@ def read_suite_columns(suite_json: Mapping[str, Any]) -> frozenset[str]:
             columns.update(kwargs.get(key) or ())
         columns |= read_condition_columns(kwargs.get("row_condition"))
     return frozenset(columns)
-
-
-def compute_month_bounds(month: str) -> tuple[dt.datetime, dt.datetime]:
-    """Return [start, end) of a "YYYY-MM" month in Europe/Amsterdam time, as UTC datetimes.
-
-    >>> compute_month_bounds("2025-03")[0].isoformat()
-    '2025-02-28T23:00:00+00:00'
-    """
-    if not re.fullmatch(MONTH_PATTERN, month):
-        raise ValueError(f"not a month key 'YYYY-MM': {month!r}")
-    year, month_number = int(month[:4]), int(month[5:7])
-    start = dt.datetime(year, month_number, 1, tzinfo=_ZONE)
-    next_year, next_month = (year + 1, 1) if month_number == 12 else (year, month_number + 1)
-    end = dt.datetime(next_year, next_month, 1, tzinfo=_ZONE)
-    return start.astimezone(dt.UTC), end.astimezone(dt.UTC)
 
 
 @dataclass(frozen=True)
@@ -519,8 +504,8 @@ def build_default_parameters(
     parameters: dict[str, Any] = {}
     if partition_keys and wanted & {"month_start", "month_end", "months"}:
         keys = sorted(partition_keys)
-        parameters["month_start"] = compute_month_bounds(keys[0])[0]
-        parameters["month_end"] = compute_month_bounds(keys[-1])[1]
+        parameters["month_start"] = month_bounds_utc(keys[0])[0]
+        parameters["month_end"] = month_bounds_utc(keys[-1])[1]
         parameters["months"] = keys
     if "current_year" in wanted:
         parameters["current_year"] = (today or dt.datetime.now(_ZONE).date()).year

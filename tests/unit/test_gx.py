@@ -20,11 +20,11 @@ from assets.schema import (
     POPULATION,
     TEAM_AREAS,
 )
+from assets.schema import month_bounds_utc
 from pipelines.gx import (
     GX_RESULT_FORMAT,
     build_default_parameters,
     build_gx_asset_checks,
-    compute_month_bounds,
     lookup_gx_type_name,
     load_suite_json,
     plan_batches,
@@ -36,7 +36,7 @@ from pipelines.gx import (
 EXPECTATIONS_DIR = Path(__file__).resolve().parents[2] / "expectations"
 UTC = dt.UTC
 MONTH = "2025-03"
-MONTH_START, MONTH_END = compute_month_bounds(MONTH)
+MONTH_START, MONTH_END = month_bounds_utc(MONTH)
 TEAMS = ["TEAMNOORD1", "TEAMZUID22"]
 PARAMETERS = {
     "month_start": MONTH_START,
@@ -330,8 +330,8 @@ def test_raw_suite_tolerates_a_few_bad_rows_but_not_a_wrong_month() -> None:
     [team_check] = [e for e in tolerant.expectations if e.expectation_type.endswith("in_set") and e.column == "team_code"]
     assert team_check.unexpected_count == 1
 
-    april = {**PARAMETERS, "month_start": compute_month_bounds("2025-04")[0],
-             "month_end": compute_month_bounds("2025-04")[1]}
+    april = {**PARAMETERS, "month_start": month_bounds_utc("2025-04")[0],
+             "month_end": month_bounds_utc("2025-04")[1]}
     wrong_month = validate_with_suite(frame, EXPECTATIONS_DIR / "raw_person_queries.json", april)
     assert [(e.expectation_type, e.column, e.unexpected_count) for e in wrong_month.failed] == [
         ("expect_column_values_to_be_between", "queried_at", 6)
@@ -399,7 +399,7 @@ def test_result_format_keeps_counts_without_values() -> None:
     ],
 )
 def test_month_bounds_are_amsterdam_months_in_utc(month: str, start: str, end: str) -> None:
-    got_start, got_end = compute_month_bounds(month)
+    got_start, got_end = month_bounds_utc(month)
     assert (got_start.isoformat(), got_end.isoformat()) == (start, end)
     assert got_start.tzinfo is not None
 
@@ -412,8 +412,8 @@ def test_default_parameters() -> None:
         today=dt.date(2026, 1, 5),
     )
     assert parameters == {
-        "month_start": compute_month_bounds("2025-03")[0],
-        "month_end": compute_month_bounds("2025-04")[1],
+        "month_start": month_bounds_utc("2025-03")[0],
+        "month_end": month_bounds_utc("2025-04")[1],
         "months": ["2025-03", "2025-04"],
         "team_codes": TEAMS,
         "current_year": 2026,

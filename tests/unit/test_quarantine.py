@@ -8,7 +8,8 @@ import polars as pl
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from assets.quarantine import QUARANTINE_REASONS, month_bounds_utc, split_queries
+from assets.quarantine import QUARANTINE_REASONS, split_queries
+from assets.schema import month_bounds_utc
 from assets.schema import PERSON_QUERIES, PLATE_QUERIES
 
 PSEUDO = "ab" * 32
