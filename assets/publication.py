@@ -95,12 +95,15 @@ def publication(
     report_path = folder / REPORT_NAME
     if check["passed"]:
         release.write_bytes_atomic(report_path, html.encode())
+        written.append(report_path)
+    else:
+        written = []  # NOTE: write_checked_release removed them again
     manifest = pl.DataFrame({
-        "file": [p.name for p in written] + [REPORT_NAME],
+        "file": [p.name for p in written],
         "row_count": [released[p.stem].table.height if p.suffix == ".csv" else None
-                      for p in written] + [None],
+                      for p in written],
         "suppressed_count": [released[p.stem].suppressed_count if p.suffix == ".csv" else None
-                             for p in written] + [None],
+                             for p in written],
     }, schema={"file": pl.String, "row_count": pl.Int64, "suppressed_count": pl.Int64})
     yield dg.Output(manifest, metadata={
         "tables_published": len(released),

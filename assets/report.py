@@ -30,10 +30,10 @@ from dataclasses import dataclass, field
 import altair as alt
 import numpy as np
 import polars as pl
-import scipy.stats
 import vl_convert as vlc
 
 from assets.schema import ALL_TEAMS, ORIGIN_CODES, ORIGINS
+from assets.stats.shrinkage import funnel_limits
 
 TEAM_TABLE = "out_team_disproportionality"
 SUITABILITY_TABLE = "out_data_suitability"
@@ -41,7 +41,6 @@ OUTCOME_TABLE = "out_outcome_test"
 REPEAT_TABLE = "out_repeat_checks"
 VOD_TABLE = "out_veil_of_darkness"
 COUNT_MODEL_TABLE = "out_count_models"
-FUNNEL_TABLE = "out_funnel"
 KNOWN_TABLES = (
     TEAM_TABLE,
     SUITABILITY_TABLE,
@@ -49,10 +48,8 @@ KNOWN_TABLES = (
     REPEAT_TABLE,
     VOD_TABLE,
     COUNT_MODEL_TABLE,
-    FUNNEL_TABLE,
 )
 SUPPRESSED_MARK = "—"
-FUNNEL_COVERAGES = (0.95, 0.998)
 
 # NOTE: English adjectives for the CBS origin codes and groups (assets.schema holds the Dutch
 # labels). Used only for reading; the tables keep the codes.
@@ -141,68 +138,6 @@ class ReportContext:
         return tuple(t if isinstance(t, ThemeSection) else ThemeSection(*t) for t in self.themes)
 
 
-@dataclass(frozen=True)
-class FunnelLimits:
-    """Control limits of a funnel plot of observed/expected ratios.
-
-    One entry per expected count in `expected`; `method` names how they were computed.
-    """
-
-    expected: tuple[float, ...]
-    coverage: float
-    ratio_low: tuple[float, ...]
-    ratio_high: tuple[float, ...]
-    method: str
-
-
-def compute_poisson_funnel_limits(expected: Sequence[float], coverage: float) -> FunnelLimits:
-    """Exact Poisson control limits for a ratio O/E under the null hypothesis O ~ Poisson(E).
-
-    The limit at probability p is the p-quantile of Poisson(E) divided by E, interpolated between
-    integers as in Spiegelhalter (2005), appendix A.1.1, so the funnel is smooth:
-    y_p = F⁻¹(p; E), α = (F(y_p) − p) / (F(y_p) − F(y_p − 1)), limit = (y_p − α) / E.
-    No overdispersion: when `out_funnel` limits with an overdispersion factor (METHODS.md §4) are
-    available, the report uses those instead.
-
-    Parameters
-    ----------
-    expected
-        Expected counts E > 0.
-    coverage
-        Central probability between the limits, e.g. 0.95 or 0.998.
-
-    Returns
-    -------
-    FunnelLimits
-
-    References
-    ----------
-    .. [1] Spiegelhalter, D. J. (2005). Funnel plots for comparing institutional performance.
-       *Statistics in Medicine* 24(8), 1185–1202.
-    """
-    e = np.asarray(expected, dtype=float)
-    if np.any(~np.isfinite(e)) or np.any(e <= 0):
-        raise ValueError("expected counts must be positive and finite")
-    limits = []
-    for p in ((1 - coverage) / 2, (1 + coverage) / 2):
-        y = scipy.stats.poisson.ppf(p, e)
-        upper_cdf = scipy.stats.poisson.cdf(y, e)
-        lower_cdf = scipy.stats.poisson.cdf(y - 1, e)
-        alpha = (upper_cdf - p) / (upper_cdf - lower_cdf)
-        limits.append(np.maximum(y - alpha, 0.0) / e)
-    return FunnelLimits(
-        expected=tuple(float(x) for x in e),
-        coverage=coverage,
-        ratio_low=tuple(float(x) for x in limits[0]),
-        ratio_high=tuple(float(x) for x in limits[1]),
-        method="exact Poisson quantiles, interpolated (Spiegelhalter 2005)",
-    )
-
-
-# --------------------------------------------------------------------------------------------
-# Formatting.
-
-
 def _is_number(value: object) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
@@ -280,7 +215,8 @@ def _published(frame: pl.DataFrame) -> pl.DataFrame:
 
 
 def _is_suppressed_row(row: Mapping[str, object]) -> bool:
-    return bool(row.get("is_suppressed"))
+    # NOTE: as in _published, a null flag counts as suppressed; no flag column, as published.
+    return "is_suppressed" in row and row["is_suppressed"] is not False
 
 
 @dataclass(frozen=True)
@@ -980,20 +916,13 @@ def _disproportionality_html(frame: pl.DataFrame, context: ReportContext, figure
     return "".join(parts)
 
 
-def _funnel_html(
-    frame: pl.DataFrame, funnel: pl.DataFrame | None, context: ReportContext, figures: _Figures
-) -> str:
+def _funnel_html(frame: pl.DataFrame, context: ReportContext, figures: _Figures) -> str:
     frame, _ = _select_period(_select_benchmark(frame, context), context)
     needed = {"query_count", "rate_ratio", "origin", "team_code"}
     if not needed <= set(frame.columns):
         return _paragraphs("The table lacks the columns for a funnel plot.")
-    use_given = funnel is not None and {"expected_count", "ratio_low", "ratio_high"} <= set(
-        funnel.columns
-    )
     method = (
-        "Control limits as computed by the pipeline (out_funnel)."
-        if use_given
-        else "Control limits: exact Poisson limits around a ratio of 1 (Spiegelhalter 2005), "
+        "Control limits: exact Poisson limits around a ratio of 1 (Spiegelhalter 2005), "
         "without an overdispersion factor, so more teams fall outside them than chance alone "
         "would put there."
     )
@@ -1024,46 +953,15 @@ def _funnel_html(
         ]
         if not rows:
             continue
-        limits: list[dict[str, object]] = []
-        if use_given:
-            given = (
-                funnel
-                if query_type is None or "query_type" not in funnel.columns
-                else funnel.filter(pl.col("query_type") == query_type)
-            )
-            coverage_col = "coverage" in given.columns
-            for r in _sorted_rows(given, ("coverage", "expected_count")):
-                label = (
-                    f"{100 * r['coverage']:g}%"
-                    if coverage_col and _is_number(r.get("coverage"))
-                    else "limits"
-                )
-                for side in ("ratio_low", "ratio_high"):
-                    if (
-                        _is_number(r.get(side))
-                        and r[side] > 0
-                        and _is_number(r.get("expected_count"))
-                    ):
-                        limits.append(
-                            {
-                                "expected": float(r["expected_count"]),
-                                "ratio": float(r[side]),
-                                "coverage": label,
-                                "limit": f"{label} {side}",
-                            }
-                        )
-        else:
-            expected = [r["expected"] for r in rows]
-            grid = np.geomspace(min(expected) / 1.2, max(expected) * 1.2, 60)
-            for coverage in FUNNEL_COVERAGES:
-                result = compute_poisson_funnel_limits(grid, coverage)
-                label = f"{100 * coverage:g}%"
-                for side, values in (("low", result.ratio_low), ("high", result.ratio_high)):
-                    limits += [
-                        {"expected": e, "ratio": v, "coverage": label, "limit": f"{label} {side}"}
-                        for e, v in zip(result.expected, values)
-                        if v > 0
-                    ]
+        expected = [r["expected"] for r in rows]
+        grid = np.geomspace(min(expected) / 1.2, max(expected) * 1.2, 60)
+        limits = [
+            {"expected": r["expected"], "ratio": r[side], "coverage": f"{100 * r['level']:g}%",
+             "limit": f"{100 * r['level']:g}% {side[6:]}"}
+            for r in funnel_limits(grid).iter_rows(named=True)
+            for side in ("limit_low", "limit_high")
+            if r[side] > 0
+        ]
         parts.append(f"<h3>{_esc(_type_heading(query_type))}</h3>")
         parts.append(
             figures.render(
@@ -1290,11 +1188,11 @@ def _fmt_ci3(low: object, high: object) -> str:
 
 
 def _count_models_html(frame: pl.DataFrame, figures: _Figures) -> str:
-    ratio = next((c for c in ("ratio", "rate_ratio", "estimate") if c in frame.columns), None)
+    ratio = "ratio" if "ratio" in frame.columns else None
     columns = _present(
         frame,
         [
-            ("model", _label("Model", "model")),
+            ("query_type", _label("Query type", "query_type")),
             ("family", _label("Family", "family")),
             ("term", _label("Term", "term")),
             ("level", _label("Level", "level", _origin_label)),
@@ -1309,21 +1207,23 @@ def _count_models_html(frame: pl.DataFrame, figures: _Figures) -> str:
             "with residents as exposure: the ratio for an origin holds team (and age-sex stratum) "
             "constant. Overdispersion above 1 means the Poisson intervals would be too narrow."
         ),
-        _html_table(_sorted_rows(frame, ("model", "family", "term", "level")), columns),
+        _html_table(_sorted_rows(frame, ("query_type", "family", "term", "level")), columns),
     ]
     if ratio and "ci_low" in frame.columns and "ci_high" in frame.columns:
         rows = [
             {
                 "label": " · ".join(
                     str(x)
-                    for x in (r.get("model"), r.get("family"), r.get("term"), r.get("level"))
+                    for x in (r.get("query_type"), r.get("family"), r.get("level"))
                     if x is not None
                 ),
                 "value": float(r[ratio]),
                 "low": r["ci_low"] if _is_number(r.get("ci_low")) and r["ci_low"] > 0 else None,
                 "high": r["ci_high"] if _is_number(r.get("ci_high")) else None,
             }
-            for r in _sorted_rows(_published(frame), ("model", "family", "term", "level"))
+            # NOTE: the origin terms only: team and stratum terms are adjustments.
+            for r in _sorted_rows(_published(frame).filter(pl.col("term") == "origin"),
+                                  ("query_type", "family", "term", "level"))
             if _is_number(r.get(ratio)) and r[ratio] > 0
         ]
         if rows:
@@ -1555,7 +1455,7 @@ def render_report(tables: Mapping[str, pl.DataFrame], *, context: ReportContext)
             _Section(
                 "funnel",
                 "Funnel plot",
-                _funnel_html(team, tables.get(FUNNEL_TABLE), context, figures),
+                _funnel_html(team, context, figures),
             )
         )
     if (outcome := tables.get(OUTCOME_TABLE)) is not None:

@@ -23,11 +23,11 @@ from assets.disclosure import (
     apply_disclosure_control,
     check_disclosure,
 )
+from assets.release import SPECS
 from assets.report import (
     KNOWN_TABLES,
     ReportContext,
     ThemeSection,
-    compute_poisson_funnel_limits,
     normalise_svg,
     render_report,
 )
@@ -195,7 +195,7 @@ def _vod_table() -> pl.DataFrame:
 def _count_model_table() -> pl.DataFrame:
     return pl.DataFrame(
         [
-            dict(model="origin+team", family=f, term="origin", level=o, ratio=1.2 + 0.2 * i,
+            dict(query_type="person", family=f, term="origin", level=o, ratio=1.2 + 0.2 * i,
                  ci_low=1.0 + 0.2 * i, ci_high=1.5 + 0.2 * i, dispersion=3.4, is_suppressed=False)
             for f in ("quasipoisson", "negbin")
             for i, o in enumerate(("TR", "MA", "SR"))
@@ -305,7 +305,8 @@ def test_only_methods_without_tables_and_unknown_tables_are_refused() -> None:
     assert "<svg" not in page
     with pytest.raises(ValueError, match="does not know"):
         render_report({"out_typo": _repeat_table()}, context=_context())
-    assert "out_funnel" in KNOWN_TABLES
+    # every table the report can show has a disclosure spec: none reaches it uncontrolled
+    assert set(KNOWN_TABLES) <= set(SPECS)
 
 
 def test_suppressed_rows_never_appear_as_numbers() -> None:
@@ -400,40 +401,6 @@ def test_early_tables_without_standardised_ratios_degrade_gracefully() -> None:
     assert "crude rate ratio" in summary and "same age and sex" not in summary
     assert "no q-values yet" in summary
     assert "Standardised ratio" not in page
-
-
-def test_funnel_limits_match_the_poisson_distribution() -> None:
-    limits = compute_poisson_funnel_limits([4.0, 25.0, 100.0, 10_000.0], 0.95)
-    # For large E the limits approach the normal approximation 1 ± 1.96/√E.
-    assert limits.ratio_low[-1] == pytest.approx(1 - 1.96 / 100, abs=2e-3)
-    assert limits.ratio_high[-1] == pytest.approx(1 + 1.96 / 100, abs=2e-3)
-    for e, low, high in zip(limits.expected, limits.ratio_low, limits.ratio_high):
-        assert low < 1 < high
-        # The interpolated limit lies between the neighbouring integers of the Poisson quantile.
-        q_low = scipy.stats.poisson.ppf(0.025, e)
-        q_high = scipy.stats.poisson.ppf(0.975, e)
-        assert q_low - 1 <= low * e <= q_low
-        assert q_high - 1 <= high * e <= q_high
-    assert np.all(np.diff(limits.ratio_high) < 0)  # the funnel narrows
-    with pytest.raises(ValueError):
-        compute_poisson_funnel_limits([0.0], 0.95)
-
-
-def test_given_funnel_limits_are_used() -> None:
-    funnel = pl.DataFrame(
-        {
-            "query_type": ["person"] * 2,
-            "expected_count": [10.0, 1000.0],
-            "coverage": [0.95] * 2,
-            "ratio_low": [0.4, 0.9],
-            "ratio_high": [2.2, 1.1],
-        }  # fmt: skip
-    )
-    page = render_report(
-        {"out_team_disproportionality": _team_table(), "out_funnel": funnel}, context=_context()
-    )
-    funnel_section = re.search(r'<section id="funnel">(.*?)</section>', page, flags=re.S).group(1)
-    assert "computed by the pipeline" in funnel_section
 
 
 # --------------------------------------------------------------------------------------------

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from types import SimpleNamespace
 
 import numpy as np
 import polars as pl
@@ -252,3 +253,23 @@ def test_bounds_contain_every_allocation_of_unlinked_queries(n_g, n_ref, unlinke
     allocated = ((n_g + to_group) / e_g) / ((n_ref + unlinked - to_group) / e_ref)
     assert bounds["ratio_lower_bound"] <= allocated * (1 + 1e-12)
     assert allocated <= bounds["ratio_upper_bound"] * (1 + 1e-12)
+
+
+def test_exact_funnel_limits_match_the_poisson_distribution() -> None:
+    table = funnel_limits([4.0, 25.0, 100.0, 10_000.0], levels=(0.95,))
+    limits = SimpleNamespace(expected=table["expected"].to_list(),
+                             ratio_low=table["limit_low"].to_list(),
+                             ratio_high=table["limit_high"].to_list())
+    # For large E the limits approach the normal approximation 1 ± 1.96/√E.
+    assert limits.ratio_low[-1] == pytest.approx(1 - 1.96 / 100, abs=2e-3)
+    assert limits.ratio_high[-1] == pytest.approx(1 + 1.96 / 100, abs=2e-3)
+    for e, low, high in zip(limits.expected, limits.ratio_low, limits.ratio_high):
+        assert low < 1 < high
+        # The interpolated limit lies between the neighbouring integers of the Poisson quantile.
+        q_low = stats.poisson.ppf(0.025, e)
+        q_high = stats.poisson.ppf(0.975, e)
+        assert q_low - 1 <= low * e <= q_low
+        assert q_high - 1 <= high * e <= q_high
+    assert np.all(np.diff(limits.ratio_high) < 0)  # the funnel narrows
+    with pytest.raises(ValueError):
+        funnel_limits([0.0], levels=(0.95,))
