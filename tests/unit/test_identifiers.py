@@ -98,6 +98,13 @@ def test_vectorised_11_test_agrees_with_scalar(bsn: str) -> None:
     assert is_valid_bsn(bsn)
 
 
+@SETTINGS
+@given(st.integers(0, 999_999_999))
+def test_vectorised_11_test_agrees_with_scalar_on_any_number(number: int) -> None:
+    # most numbers fail the 11-test: the two must agree on those too
+    assert pl.select(is_valid_bsn_expr(pl.lit(number))).item() is is_valid_bsn(number)
+
+
 # --- BSNs ------------------------------------------------------------------------------------
 
 
