@@ -26,10 +26,15 @@ from typing import Literal
 
 import numpy as np
 import polars as pl
-from scipy import stats
+from scipy import special, stats
+
+from assets.stats.clusters import design_effect
 
 METHOD_EXACT = "exact-conditional"
 """Method label of a crude rate ratio with the exact conditional (Clopper–Pearson) interval."""
+METHOD_EXACT_CLUSTERED = "exact-conditional-effective-counts"
+"""Method label of a crude rate ratio whose exact conditional interval uses effective counts
+(each count divided by its design effect under clustering on persons, Korn and Graubard 1998)."""
 METHOD_REFERENCE = "reference"
 """Method label of the reference group's own row (ratio 1 by definition, no interval)."""
 METHOD_ZERO_EXPOSURE = "undefined-zero-exposure"
@@ -44,6 +49,7 @@ RATE_RATIO_COLUMNS = (
     "ci_low",
     "ci_high",
     "p_value",
+    "design_effect",
     "method",
 )
 """Columns of `rate_ratio_table` after the `by` and group columns, in order."""
@@ -270,8 +276,16 @@ def _exact_conditional_arrays(
     ref_count: np.ndarray,
     ref_exposure: np.ndarray,
     level: float,
+    *,
+    effective: bool = False,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Ratio, ci_low, ci_high and p-value arrays of the exact conditional estimator."""
+    """Ratio, ci_low, ci_high and p-value arrays of the exact conditional estimator.
+
+    With ``effective=True`` the counts (and, divided by the same design effects, the exposures)
+    are effective counts, not whole numbers: the Clopper–Pearson limits come from the same beta
+    quantiles, and the p-value is the central (doubled smaller tail) binomial test through the
+    regularised incomplete beta function, which is continuous in the count.
+    """
     total = count + ref_count
     alpha = 1.0 - level
     has_events = total > 0
@@ -294,11 +308,17 @@ def _exact_conditional_arrays(
         ci_high = np.where(pi_high >= 1.0, np.inf, pi_high / (1.0 - pi_high) * scale)
     p_value = np.ones(count.shape)
     if has_events.any():
-        p_value[has_events] = _binomtest_two_sided(
-            count[has_events],
-            total[has_events],
-            (exposure / (exposure + ref_exposure))[has_events],
-        )
+        k, n = count[has_events], total[has_events]
+        null_pi = (exposure / (exposure + ref_exposure))[has_events]
+        if effective:
+            # NOTE: P(X <= k) = I_{1-p}(n-k, k+1) and P(X >= k) = I_p(k, n-k+1), with the
+            # boundary cases k = 0 and k = n (a tail of probability 1) handled explicitly.
+            with np.errstate(invalid="ignore"):
+                lower = np.where(k < n, special.betainc(n - k, k + 1, 1 - null_pi), 1.0)
+                upper = np.where(k > 0, special.betainc(k, n - k + 1, null_pi), 1.0)
+            p_value[has_events] = np.minimum(1.0, 2.0 * np.minimum(lower, upper))
+        else:
+            p_value[has_events] = _binomtest_two_sided(k, n, null_pi)
     ratio = np.where(has_events, ratio, np.nan)
     return ratio, ci_low, ci_high, p_value
 
@@ -526,15 +546,24 @@ def rate_ratio_table(
     strata: str | Sequence[str] = (),
     level: float = 0.95,
     zero_exposure: ZeroExposure = "raise",
+    cross_products: pl.DataFrame | None = None,
+    outcome: Literal["events", "persons"] = "events",
 ) -> pl.DataFrame:
     """One row per `by` cell × group: rate ratio against the reference group of that cell.
 
     Without `strata` the ratio is crude with the exact conditional interval of `rate_ratio`
     (method ``exact-conditional``). With `strata` (e.g. ``("sex", "age_band")``) it is the
-    Mantel–Haenszel rate ratio with the Greenland–Robins variance and a Wald interval on the log
-    scale (method ``mantel-haenszel``, see `assets.stats.standardise.summarise_mantel_haenszel` for
-    the formula and the zero-cell conventions). The reference group's own row is included with
-    ratio 1, null interval and p-value, method ``reference``.
+    Mantel–Haenszel rate ratio with a Wald interval on the log scale (method
+    ``mantel-haenszel``, see `assets.stats.standardise.summarise_mantel_haenszel` for the formula
+    and the zero-cell conventions). The reference group's own row is included with ratio 1, null
+    interval and p-value, method ``reference``.
+
+    Repeat events of one person (`cross_products`, METHODS.md §8b): the counts are clustered on
+    persons, and the intervals allow for it. The crude interval becomes the exact conditional one
+    on effective counts (each count and its exposure divided by its design effect Σn²/Σn, method
+    ``exact-conditional-effective-counts``); the Mantel–Haenszel interval uses the cluster-robust
+    variance Σ_{s,s'} w_s w_s' G_ss' of its numerator and denominator sums (method
+    ``mantel-haenszel-cluster-robust``). Without it every event counts as independent.
 
     Parameters
     ----------
@@ -549,14 +578,24 @@ def rate_ratio_table(
     zero_exposure : what to do with a group (or reference) whose total exposure in a `by` cell
         is zero: "raise" (default; a missing denominator is an error) or "null" (keep the row
         with null estimates and method ``undefined-zero-exposure``).
+    cross_products : per-person cross products of the counts, one row per `by` × group ×
+        stratum pair (`assets.stats.clusters.count_cross_products` with keys ``(*by, group)``
+        and these strata); a cell without rows has no clustering to allow for.
+    outcome : "events" (default: counts of events in person-time, Poisson) or "persons" (counts
+        of distinct persons among the exposure's residents, each a Bernoulli trial: the
+        Mantel–Haenszel *risk* ratio with Greenland and Robins' binomial variance, also without
+        strata, where it reduces to the log risk ratio's variance). Persons are independent, so
+        `cross_products` is refused with it.
 
     Returns
     -------
     pl.DataFrame
         Columns ``*by, <group>, count, exposure, ref_count, ref_exposure, ratio, ci_low,
-        ci_high, p_value, method``, sorted by `by` then group. count/exposure (and their
-        ref_ versions) are sums over all strata, including strata that the Mantel–Haenszel
-        estimator had to drop.
+        ci_high, p_value, design_effect, method``, sorted by `by` then group.
+        count/exposure (and their ref_ versions) are sums over all strata, including strata
+        that the Mantel–Haenszel estimator had to drop. design_effect is the variance of the
+        log ratio under clustering over its variance for independent events (1 without
+        `cross_products`).
 
     Raises
     ------
@@ -570,8 +609,13 @@ def rate_ratio_table(
        sparse follow-up data. Biometrics 41(1), 55–68.
     .. [2] Rothman, K. J., Greenland, S. and Lash, T. L. (2008). Modern Epidemiology, 3rd ed.,
        ch. 15 (Table 15-2 is reproduced in the tests).
+    .. [3] Korn, E. L. and Graubard, B. I. (1998). Survey Methodology 24(2), 193–201
+       (effective counts).
+    .. [4] Liang, K.-Y. and Zeger, S. L. (1986). Biometrika 73(1), 13–22 (cluster-robust
+       variance).
     """
     # NOTE: imported here because standardise imports helpers from this module.
+    from assets.stats.clusters import CROSS_COLUMN, SECOND_SUFFIX
     from assets.stats.standardise import METHOD_MH, summarise_mantel_haenszel
 
     level = _check_level(level)
@@ -579,10 +623,22 @@ def rate_ratio_table(
     strata = _as_names(strata)
     if zero_exposure not in ("raise", "null"):
         raise ValueError(f"zero_exposure must be 'raise' or 'null', got {zero_exposure!r}")
+    if outcome not in ("events", "persons"):
+        raise ValueError(f"outcome must be 'events' or 'persons', got {outcome!r}")
+    if outcome == "persons" and cross_products is not None:
+        raise ValueError("persons are the clusters: a person count takes no cross_products")
     _validate_long_frame(
         frame, count=count, exposure=exposure, keys=(*by, group, *strata), whole_counts=True
     )
     count_dtype = pl.Int64 if frame.schema[count].is_integer() else pl.Float64
+    cross = None
+    if cross_products is not None:
+        second = [s + SECOND_SUFFIX for s in strata]
+        needed = [*by, group, *strata, *second, CROSS_COLUMN]
+        missing = [c for c in needed if c not in cross_products.columns]
+        if missing:
+            raise ValueError(f"cross_products lacks column(s) {missing}")
+        cross = cross_products.select(needed)
 
     cells = frame.group_by([*by, group, *strata]).agg(
         pl.col(count).sum().cast(count_dtype).alias("count"),
@@ -601,16 +657,24 @@ def rate_ratio_table(
 
     is_ref = pl.col(group) == reference
     estimable = joined.filter(~is_ref & ~no_exposure)
-    if strata:
-        ref_cells = cells.filter(pl.col(group) == reference).select(
-            *by, *strata, pl.col("count").alias("ref_count"), pl.col("exposure").alias("ref_exposure")
+    if strata or outcome == "persons":
+        # NOTE: a crude risk ratio is the Mantel–Haenszel one over a single stratum.
+        layers = list(strata) or ["_stratum"]
+        layered = cells if strata else cells.with_columns(pl.lit(0).alias("_stratum"))
+        ref_cells = layered.filter(pl.col(group) == reference).select(
+            *by, *layers, pl.col("count").alias("ref_count"),
+            pl.col("exposure").alias("ref_exposure"),
         )
         paired = (
-            cells.filter(pl.col(group) != reference)
-            .join(ref_cells, on=[*by, *strata], how="inner", nulls_equal=True)
+            layered.filter(pl.col(group) != reference)
+            .join(ref_cells, on=[*by, *layers], how="inner", nulls_equal=True)
             .join(estimable.select(*by, group), on=[*by, group], how="semi", nulls_equal=True)
         )
-        estimated = summarise_mantel_haenszel(paired, keys=(*by, group), level=level)
+        estimated = summarise_mantel_haenszel(
+            paired, keys=(*by, group), strata=layers, level=level,
+            variance="risk" if outcome == "persons" else "rate",
+            cross_products=cross, group=group, reference=reference,
+        )
         # NOTE: a group that shares no stratum with the reference has nothing to compare:
         # it keeps a row with null estimates.
         estimated = (
@@ -619,19 +683,44 @@ def rate_ratio_table(
             .with_columns(pl.col("method").fill_null(METHOD_MH))
         )
     else:
+        count_a = estimable["count"].to_numpy().astype(float)
+        ref_count_a = estimable["ref_count"].to_numpy().astype(float)
+        exposure_a = estimable["exposure"].to_numpy()
+        ref_exposure_a = estimable["ref_exposure"].to_numpy()
+        deff = np.ones(estimable.height)
+        if cross is not None:
+            squares = cross.group_by([*by, group]).agg(pl.col(CROSS_COLUMN).sum().alias("_ss"))
+            looked_up = (
+                estimable.select(*by, group)
+                .join(squares, on=[*by, group], how="left", nulls_equal=True)
+                .with_columns(pl.lit(reference, dtype=estimable.schema[group]).alias("_ref"))
+                .join(squares.rename({group: "_ref", "_ss": "_ref_ss"}), on=[*by, "_ref"],
+                      how="left", nulls_equal=True)
+            )
+            deff_g = design_effect(count_a, looked_up["_ss"].fill_null(0.0).to_numpy())
+            deff_r = design_effect(ref_count_a, looked_up["_ref_ss"].fill_null(0.0).to_numpy())
+            with np.errstate(divide="ignore", invalid="ignore"):
+                poisson = 1 / count_a + 1 / ref_count_a
+                clustered = deff_g / count_a + deff_r / ref_count_a
+                deff = np.where(np.isfinite(poisson) & (poisson > 0), clustered / poisson, 1.0)
+            count_a, exposure_a = count_a / deff_g, exposure_a / deff_g
+            ref_count_a, ref_exposure_a = ref_count_a / deff_r, ref_exposure_a / deff_r
         arrays = _exact_conditional_arrays(
-            estimable["count"].to_numpy().astype(float),
-            estimable["exposure"].to_numpy(),
-            estimable["ref_count"].to_numpy().astype(float),
-            estimable["ref_exposure"].to_numpy(),
-            level,
+            count_a, exposure_a, ref_count_a, ref_exposure_a, level, effective=cross is not None
         )
+        # NOTE: the ratio itself does not depend on the design effects; computed from the
+        # counts, it is the same number (to the last bit) under either interval method.
+        with np.errstate(divide="ignore", invalid="ignore"):
+            raw = (estimable["count"].to_numpy() / estimable["exposure"].to_numpy()) / (
+                estimable["ref_count"].to_numpy() / estimable["ref_exposure"].to_numpy())
+        ratio = np.where(np.isnan(arrays[0]), np.nan, raw)
         estimated = estimable.select(*by, group).with_columns(
-            pl.Series("ratio", arrays[0], dtype=pl.Float64),
+            pl.Series("ratio", ratio, dtype=pl.Float64),
             pl.Series("ci_low", arrays[1], dtype=pl.Float64),
             pl.Series("ci_high", arrays[2], dtype=pl.Float64),
             pl.Series("p_value", arrays[3], dtype=pl.Float64),
-            pl.lit(METHOD_EXACT).alias("method"),
+            pl.Series("design_effect", deff, dtype=pl.Float64),
+            pl.lit(METHOD_EXACT if cross is None else METHOD_EXACT_CLUSTERED).alias("method"),
         )
 
     result = joined.join(estimated, on=[*by, group], how="left", nulls_equal=True).with_columns(
@@ -650,6 +739,6 @@ def rate_ratio_table(
     )
     # NOTE: undefined estimates (0/0) are reported as null, never as NaN.
     result = result.with_columns(
-        pl.col("ratio", "ci_low", "ci_high", "p_value").fill_nan(None)
+        pl.col("ratio", "ci_low", "ci_high", "p_value", "design_effect").fill_nan(None)
     )
     return result.select(*by, group, *RATE_RATIO_COLUMNS).sort([*by, group])

@@ -14,6 +14,7 @@ estimators here compare like with like within strata s = sex × age band:
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Literal
 
 import numpy as np
 import polars as pl
@@ -29,6 +30,10 @@ from assets.stats.rates import (
 
 METHOD_MH = "mantel-haenszel"
 """Method label: Mantel–Haenszel rate ratio, Greenland–Robins variance, Wald CI on log scale."""
+METHOD_MH_CLUSTERED = "mantel-haenszel-cluster-robust"
+"""Method label: Mantel–Haenszel rate ratio, cluster-robust (persons) variance, Wald CI."""
+METHOD_MH_RISK = "mantel-haenszel-risk"
+"""Method label: Mantel–Haenszel risk ratio of persons, Greenland–Robins binomial variance."""
 METHOD_SIR = "indirect-garwood"
 """Method label: standardised incidence ratio (observed/expected) with Garwood's exact CI."""
 
@@ -37,13 +42,13 @@ SIR_COLUMNS = ("count", "expected", "ratio", "ci_low", "ci_high", "p_value", "me
 
 
 def _mh_finish(
-    numerator: np.ndarray, denominator: np.ndarray, variance_sum: np.ndarray, level: float
+    numerator: np.ndarray, denominator: np.ndarray, log_variance: np.ndarray, level: float
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Ratio, CI and p-value from the sums R = Σ a·T0/T, S = Σ b·T1/T and Σ M1·T1·T0/T²."""
+    """Ratio, Wald CI and p-value from R, S and the variance of log(R/S)."""
     z_crit = stats.norm.ppf((1.0 + level) / 2.0)
     with np.errstate(divide="ignore", invalid="ignore"):
         ratio = numerator / denominator
-        se = np.sqrt(variance_sum / (numerator * denominator))
+        se = np.sqrt(log_variance)
         log_ratio = np.log(ratio)
         ok = (numerator > 0) & (denominator > 0)
         ci_low = np.where(ok, np.exp(log_ratio - z_crit * se), np.nan)
@@ -111,8 +116,9 @@ def mantel_haenszel_rate_ratio(
         r = np.where(usable, a * t0 / total, 0.0).sum()
         s = np.where(usable, b * t1 / total, 0.0).sum()
         v = np.where(usable, (a + b) * t1 * t0 / total**2, 0.0).sum()
+        log_variance = v / (r * s)
     ratio, ci_low, ci_high, p_value = _mh_finish(
-        np.array([r]), np.array([s]), np.array([v]), level
+        np.array([r]), np.array([s]), np.array([log_variance]), level
     )
     return RateRatioResult(
         count=int(a.sum()) if np.all(a == np.floor(a)) else float(a.sum()),  # type: ignore[arg-type]
@@ -129,58 +135,130 @@ def mantel_haenszel_rate_ratio(
 
 
 def summarise_mantel_haenszel(
-    paired: pl.DataFrame, *, keys: Sequence[str], level: float = 0.95
+    paired: pl.DataFrame,
+    *,
+    keys: Sequence[str],
+    strata: Sequence[str],
+    level: float = 0.95,
+    variance: Literal["rate", "risk"] = "rate",
+    cross_products: pl.DataFrame | None = None,
+    group: str | None = None,
+    reference: object = None,
 ) -> pl.DataFrame:
-    """One row per key: the Mantel–Haenszel rate ratio over the strata rows of that key.
+    """One row per key: the Mantel–Haenszel ratio over the strata rows of that key.
 
     `paired` holds one row per key × stratum with columns ``count``, ``exposure`` (the group)
-    and ``ref_count``, ``ref_exposure`` (the reference in the same stratum). Same formula and
-    conventions as `mantel_haenszel_rate_ratio` (zero-exposure strata dropped, empty sums give
-    0 / inf / null ratios with a null interval). Returns ``*keys, ratio, ci_low, ci_high,
-    p_value, method`` sorted by keys; undefined values are null, not NaN.
+    and ``ref_count``, ``ref_exposure`` (the reference in the same stratum). The point estimate is
+    RR_MH = R/S with R = Σ a·T0/T and S = Σ b·T1/T (strata where either exposure is zero are
+    dropped; empty sums give 0 / inf / null ratios with a null interval). The variance of
+    log RR_MH, and so the Wald interval and the p-value, is:
+
+    * ``variance="rate"``: Greenland and Robins' rate-ratio variance
+      Σ (a+b)·T1·T0/T² ÷ (R·S) (events independent; method ``mantel-haenszel``);
+    * ``variance="rate"`` with `cross_products`: the cluster-robust (delta-method) variance
+      Var(R)/R² + Var(S)/S², Var(R) = Σ_{s,s'} w_s w_s' G_ss' of the group's per-person cross
+      products and likewise for S with the reference's (method
+      ``mantel-haenszel-cluster-robust``); `group` and `reference` name the group column and
+      the reference value of `cross_products`;
+    * ``variance="risk"``: counts are persons among T residents (Bernoulli trials), Greenland
+      and Robins' risk-ratio variance Σ (M1·T1·T0 − a·b·T)/T² ÷ (R·S), M1 = a + b
+      (method ``mantel-haenszel-risk``). A stratum term below zero (more persons than
+      residents, e.g. visitors counted against residents) is replaced by its rate-ratio term.
+
+    Returns ``*keys, ratio, ci_low, ci_high, p_value, design_effect, method`` sorted by keys;
+    undefined values are null, not NaN. design_effect is the cluster-robust variance over the
+    Greenland–Robins rate variance's Poisson counterpart Σw²a/R² + Σu²b/S² (1 otherwise).
+
+    References
+    ----------
+    .. [1] Greenland, S. and Robins, J. M. (1985). Biometrics 41(1), 55–68.
+    .. [2] Liang, K.-Y. and Zeger, S. L. (1986). Biometrika 73(1), 13–22.
     """
+    from assets.stats.clusters import CROSS_COLUMN, SECOND_SUFFIX
+
     level = _check_level(level)
-    keys = list(keys)
+    keys, strata = list(keys), list(strata)
+    if variance not in ("rate", "risk"):
+        raise ValueError(f"variance must be 'rate' or 'risk', got {variance!r}")
+    if cross_products is not None and (variance != "rate" or group is None):
+        raise ValueError("cross_products need variance='rate' and the group column")
     total = pl.col("exposure") + pl.col("ref_exposure")
     usable = (pl.col("exposure") > 0) & (pl.col("ref_exposure") > 0)
+    a, b = pl.col("count"), pl.col("ref_count")
+    t1, t0 = pl.col("exposure"), pl.col("ref_exposure")
+    rate_term = (a + b) * t1 * t0 / total.pow(2)
+    if variance == "risk":
+        risk_term = ((a + b) * t1 * t0 - a * b * total) / total.pow(2)
+        v_term = pl.when(risk_term >= 0).then(risk_term).otherwise(rate_term)
+    else:
+        v_term = rate_term
+    # NOTE: summed in sorted order: a parallel group-by adds floats in varying order, and
+    # the same inputs must give byte-identical outputs.
+    weighted = paired.filter(usable).with_columns(
+        (t0 / total).alias("_w"), (t1 / total).alias("_u"),
+    )
     sums = (
-        paired.filter(usable)
-        .with_columns(
-            (pl.col("count") * pl.col("ref_exposure") / total).alias("_r"),
-            (pl.col("ref_count") * pl.col("exposure") / total).alias("_s"),
-            (
-                (pl.col("count") + pl.col("ref_count"))
-                * pl.col("exposure")
-                * pl.col("ref_exposure")
-                / total.pow(2)
-            ).alias("_v"),
+        weighted.with_columns(
+            (a * pl.col("_w")).alias("_r"),
+            (b * pl.col("_u")).alias("_s"),
+            v_term.alias("_v"),
+            (a * pl.col("_w") ** 2).alias("_pr"),
+            (b * pl.col("_u") ** 2).alias("_ps"),
         )
         .group_by(keys)
-        # NOTE: summed in sorted order: a parallel group-by adds floats in varying order, and
-        # the same inputs must give byte-identical outputs.
-        .agg(pl.col("_r").sort().sum(), pl.col("_s").sort().sum(), pl.col("_v").sort().sum())
-        .sort(keys)
+        .agg(pl.col("_r", "_s", "_v", "_pr", "_ps").sort().sum())
     )
+    if cross_products is not None:
+        by = [k for k in keys if k != group]
+        second = [c + SECOND_SUFFIX for c in strata]
+        w = weighted.select(*keys, *strata, "_w", "_u")
+        w2 = w.rename({c: c2 for c, c2 in zip(strata, second)} | {"_w": "_w2", "_u": "_u2"})
+        own = (
+            cross_products.join(w, on=[*keys, *strata], how="inner", nulls_equal=True)
+            .join(w2, on=[*keys, *second], how="inner", nulls_equal=True)
+            .group_by(keys)
+            .agg((pl.col("_w") * pl.col("_w2") * pl.col(CROSS_COLUMN)).sort().sum().alias("_vr"))
+        )
+        ref_cross = cross_products.filter(pl.col(group) == reference).drop(group)
+        of_ref = (
+            ref_cross.join(w.drop("_w"), on=[*by, *strata], how="inner", nulls_equal=True)
+            .join(w2.drop("_w2"), on=[*by, group, *second], how="inner", nulls_equal=True)
+            .group_by(keys)
+            .agg((pl.col("_u") * pl.col("_u2") * pl.col(CROSS_COLUMN)).sort().sum().alias("_vs"))
+        )
+        sums = (
+            sums.join(own, on=keys, how="left", nulls_equal=True)
+            .join(of_ref, on=keys, how="left", nulls_equal=True)
+            .with_columns(pl.col("_vr", "_vs").fill_null(0.0))
+        )
     # NOTE: keys whose strata were all dropped still get a row (all sums zero).
     sums = (
         paired.select(keys)
         .unique()
         .join(sums, on=keys, how="left", nulls_equal=True)
-        .with_columns(pl.col("_r", "_s", "_v").fill_null(0.0))
+        .with_columns(pl.exclude(keys).fill_null(0.0))
         .sort(keys)
     )
-    ratio, ci_low, ci_high, p_value = _mh_finish(
-        sums["_r"].to_numpy().astype(float),
-        sums["_s"].to_numpy().astype(float),
-        sums["_v"].to_numpy().astype(float),
-        level,
-    )
+    r = sums["_r"].to_numpy().astype(float)
+    s_ = sums["_s"].to_numpy().astype(float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        poisson = sums["_pr"].to_numpy() / r**2 + sums["_ps"].to_numpy() / s_**2
+        if cross_products is not None:
+            log_variance = sums["_vr"].to_numpy() / r**2 + sums["_vs"].to_numpy() / s_**2
+            deff = np.where(poisson > 0, log_variance / poisson, np.nan)
+            method = METHOD_MH_CLUSTERED
+        else:
+            log_variance = sums["_v"].to_numpy().astype(float) / (r * s_)
+            deff = np.ones(r.shape)
+            method = METHOD_MH_RISK if variance == "risk" else METHOD_MH
+    ratio, ci_low, ci_high, p_value = _mh_finish(r, s_, log_variance, level)
     return sums.select(keys).with_columns(
         pl.Series("ratio", ratio, dtype=pl.Float64).fill_nan(None),
         pl.Series("ci_low", ci_low, dtype=pl.Float64).fill_nan(None),
         pl.Series("ci_high", ci_high, dtype=pl.Float64).fill_nan(None),
         pl.Series("p_value", p_value, dtype=pl.Float64).fill_nan(None),
-        pl.lit(METHOD_MH).alias("method"),
+        pl.Series("design_effect", deff, dtype=pl.Float64).fill_nan(None),
+        pl.lit(method).alias("method"),
     )
 
 

@@ -1,0 +1,140 @@
+"""Repeat checks of one person: persons as clusters of queries (METHODS.md §8b).
+
+Pure and Dagster-free. Queries are not independent events: ProCo exists because the same people
+are checked again and again. If person i is queried n_i times, a cell's query count N = Σ n_i has
+variance about Σ n_i² rather than Σ n_i (the Poisson value): treat the people queried as a Poisson
+process of *persons*, each carrying a random number of queries (a compound Poisson count), and the
+variance of N is E[Σ n_i²], estimated without bias by the observed Σ n_i² [1]_. For a statistic
+that is a weighted sum of stratum counts, Σ_s w_s N_s, the same argument gives the variance
+Σ_i (Σ_s w_s n_is)² = Σ_{s,s'} w_s w_s' G_ss' with G_ss' = Σ_i n_is n_is' the cross products of
+per-person counts over strata: the cluster-robust ("sandwich") variance of Liang and Zeger [2]_
+with persons as clusters. A person is in one stratum at a time, but an age band can change at New
+Year, so G is not always diagonal.
+
+* `count_cross_products`: G per key from one row per person × key × stratum;
+* `design_effect`: Σn²/Σn, by which a count is divided to give Korn and Graubard's effective
+  sample size [3]_, so that exact (Clopper–Pearson, Wilson) intervals built for independent
+  events keep their form and their zero-count conventions under clustering.
+
+References
+----------
+.. [1] Kendall, M. and Stuart, A. (1977). The Advanced Theory of Statistics, vol. 1, §5.16
+   (compound Poisson variance).
+.. [2] Liang, K.-Y. and Zeger, S. L. (1986). Longitudinal data analysis using generalized linear
+   models. Biometrika 73(1), 13–22.
+.. [3] Korn, E. L. and Graubard, B. I. (1998). Confidence intervals for proportions with small
+   expected number of positive counts estimated from survey data. Survey Methodology 24(2),
+   193–201.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import polars as pl
+
+SECOND_SUFFIX = "_2"
+"""Suffix of the second stratum's columns in a cross-products frame."""
+
+CROSS_COLUMN = "cross"
+"""Column of Σ_i n_is · n_is' in a cross-products frame."""
+
+
+def count_cross_products(
+    frame: pl.DataFrame | pl.LazyFrame,
+    *,
+    cluster: str,
+    count: str,
+    keys: Sequence[str],
+    strata: Sequence[str] = (),
+    pool_sizes: pl.DataFrame | None = None,
+) -> pl.DataFrame:
+    """One row per key × stratum pair with persons in both: Σ over clusters of n_s · n_s'.
+
+    With `pool_sizes`, clusters come from known pools of exchangeable people (the residents of
+    one team, origin and stratum: those never queried have n = 0), and the diagonal is the sum
+    of squared deviations from the pool mean, Σ n² − (Σ n)²/N per pool of N people, instead of
+    Σ n². Without it every cluster's mean is taken as small (a compound Poisson count, people
+    queried at a low rate), which overstates the variance where people are queried often:
+    a resident queried at a Poisson rate λ has variance λ, not λ + λ².
+
+    Parameters
+    ----------
+    frame : one row per cluster × key × stratum (e.g. person × team × origin × sex × age band)
+        with the cluster's count there; rows of the same cluster, key and stratum are summed.
+    cluster : the cluster column (the person's surrogate key).
+    count : the per-cluster count column (queries of that person in that cell).
+    keys : columns of the cells whose variance is wanted (e.g. team_code, origin).
+    strata : stratum columns; with none, one row per key holds Σ n_i².
+    pool_sizes : optional; columns naming the pool (each present in `frame`; a cluster whose
+        pool columns are null, or whose pool is absent, is not centred: visitors from outside
+        the covered area) and ``pool_size``, the number of people in it.
+
+    Returns
+    -------
+    pl.DataFrame
+        Columns ``*keys, *strata, *(s + "_2" for s in strata), cross`` (Float64), sorted. The
+        diagonal (same stratum twice) holds Σ n_is²; off-diagonal rows exist only for clusters
+        counted in two strata of one key.
+    """
+    keys, strata = list(keys), list(strata)
+    second = [s + SECOND_SUFFIX for s in strata]
+    pools = [c for c in pool_sizes.columns if c != "pool_size"] if pool_sizes is not None else []
+    outside = [c for c in pools if c not in (*keys, *strata)]
+    # NOTE: a cluster (person) lies in one pool, so the pool columns do not split it.
+    per_cluster = (
+        frame.lazy()
+        .group_by([*keys, *strata, *outside, cluster])
+        .agg(pl.col(count).sum().cast(pl.Float64).alias("_n"))
+    )
+    diagonal = per_cluster.group_by([*keys, *strata]).agg(
+        (pl.col("_n") ** 2).sum().alias(CROSS_COLUMN)
+    )
+    if pool_sizes is not None:
+        # NOTE: per pool Σ(n − a/N)² = Σ n² − a²/N over its N people; never below zero (a pool
+        # with more people queried than counted residents is left uncentred).
+        centring = (
+            per_cluster.group_by([*keys, *strata, *outside])
+            .agg(pl.col("_n").sum().alias("_a"), (pl.col("_n") ** 2).sum().alias("_squares"))
+            .join(pool_sizes.lazy(), on=pools, how="inner")
+            .filter(pl.col("pool_size") > 0)
+            .group_by([*keys, *strata])
+            .agg(pl.min_horizontal(pl.col("_a") ** 2 / pl.col("pool_size"), pl.col("_squares"))
+                 .sum().alias("_centring"))
+        )
+        diagonal = (
+            diagonal.join(centring, on=[*keys, *strata], how="left", nulls_equal=True)
+            .with_columns((pl.col(CROSS_COLUMN) - pl.col("_centring").fill_null(0.0))
+                          .alias(CROSS_COLUMN))
+            .drop("_centring")
+        )
+    diagonal = diagonal.with_columns(pl.col(s).alias(s2) for s, s2 in zip(strata, second))
+    parts = [diagonal.select(*keys, *strata, *second, CROSS_COLUMN)]
+    if strata:
+        # NOTE: only clusters in more than one stratum of a key add off-diagonal terms; they are
+        # few (an age band changes at New Year), so the self-join stays small.
+        spread = per_cluster.drop(outside).filter(pl.len().over([*keys, cluster]) > 1)
+        pairs = spread.join(
+            spread.rename({s: s2 for s, s2 in zip(strata, second)} | {"_n": "_n2"}),
+            on=[*keys, cluster],
+        ).filter(~pl.all_horizontal(pl.col(s) == pl.col(s2) for s, s2 in zip(strata, second)))
+        parts.append(
+            pairs.group_by([*keys, *strata, *second])
+            .agg((pl.col("_n") * pl.col("_n2")).sum().alias(CROSS_COLUMN))
+            .select(*keys, *strata, *second, CROSS_COLUMN)
+        )
+    return pl.concat(parts).collect().sort([*keys, *strata, *second])
+
+
+def design_effect(count: object, sum_of_squares: object) -> np.ndarray:
+    """Design effect of a count under clustering: Σn² / Σn, at least 1 (Korn and Graubard).
+
+    A zero count shows no clustering; its design effect is 1 by convention.
+    """
+    n = np.asarray(count, dtype=float)
+    squares = np.asarray(sum_of_squares, dtype=float)
+    if np.any(~np.isfinite(n) | (n < 0)) or np.any(~np.isfinite(squares) | (squares < 0)):
+        raise ValueError("counts and sums of squares must be finite and non-negative")
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(n > 0, np.maximum(1.0, squares / np.where(n > 0, n, 1.0)), 1.0)
