@@ -4,6 +4,7 @@ Notebooks and other programs import these names; docs/methodology.md and
 docs/methodology-benchmark-free.md explain each estimator.
 """
 
+from assets.stats.clusters import count_cross_products, design_effect
 from assets.stats.darkness import VeilOfDarknessResult, compute_veil_of_darkness, fit_veil_of_darkness
 from assets.stats.models import CountModelResult, exponentiate_coefficients, fit_count_model
 from assets.stats.outcome import compute_outcome_test, newcombe_difference, wilson_interval
@@ -20,8 +21,7 @@ from assets.stats.shrinkage import (
     bh_q_values,
     funnel_limits,
     missing_origin_bounds,
-    shrink_log_ratios,
-    shrink_log_ratios_within,
+    shrink_ratios_within,
 )
 from assets.stats.splines import natural_spline_basis
 from assets.stats.standardise import standardised_incidence_ratio
@@ -36,8 +36,10 @@ __all__ = [
     "compute_rate_ratios",
     "compute_repeat_checks",
     "compute_veil_of_darkness",
+    "count_cross_products",
     "count_persons_by_query_count",
     "count_proco_histogram",
+    "design_effect",
     "exponentiate_coefficients",
     "fit_count_model",
     "fit_veil_of_darkness",
@@ -48,8 +50,7 @@ __all__ = [
     "newcombe_difference",
     "rate_ratio",
     "rate_ratio_table",
-    "shrink_log_ratios",
-    "shrink_log_ratios_within",
+    "shrink_ratios_within",
     "standardised_incidence_ratio",
     "summarise_proco_counts",
     "wilson_interval",

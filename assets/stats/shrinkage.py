@@ -2,10 +2,9 @@
 
 Pure and Dagster-free (METHODS.md §4 and §8).
 
-* `shrink_log_ratios` / `shrink_log_ratios_within`: empirical-Bayes normal random-effects
-  shrinkage of team log ratios toward the all-team mean, τ² by REML or DerSimonian–Laird;
-* `compute_log_rate_ratios`: Wald log rate ratios and standard errors to feed the shrinkage,
-  with an optional 0.5 continuity correction for zero cells;
+* `shrink_ratios_within`: empirical-Bayes shrinkage of team rate ratios toward the all-team
+  mean under a Poisson–lognormal model (conditional binomial likelihood per team, normal
+  random effect on the log ratio, τ by restricted likelihood), zero cells included;
 * `bh_q_values`: Benjamini–Hochberg q-values, null-safe;
 * `funnel_limits`, `estimate_funnel_overdispersion`: control limits for a ratio against its
   expected count (Spiegelhalter 2005) with a multiplicative overdispersion factor;
@@ -15,30 +14,12 @@ Pure and Dagster-free (METHODS.md §4 and §8).
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Sequence
 from typing import Literal
 
 import numpy as np
 import polars as pl
-from scipy import optimize, stats
-from statsmodels.stats.meta_analysis import combine_effects
-
-TauMethod = Literal["REML", "DL"]
-
-SHRINKAGE_COLUMNS = (
-    "shrunk_log_ratio",
-    "posterior_sd",
-    "shrunk_ratio",
-    "shrunk_ci_low",
-    "shrunk_ci_high",
-    "shrinkage_weight",
-    "mean_log_ratio",
-    "tau2",
-    "tau2_method",
-)
-"""Columns that `shrink_log_ratios` adds to its inputs, in order."""
-
+from scipy import signal, stats
 
 def _to_float_array(values: object) -> np.ndarray:
     """Array of floats with nulls as NaN (accepts polars Series, numpy arrays, lists, scalars)."""
@@ -49,246 +30,209 @@ def _to_float_array(values: object) -> np.ndarray:
     return np.atleast_1d(np.asarray(values, dtype=float))
 
 
-def _reml_tau2(y: np.ndarray, v: np.ndarray) -> float:
-    """REML estimate of the between-unit variance τ² of y_i ~ N(μ, v_i + τ²).
+ETA_GRID = np.linspace(-6.0, 6.0, 961)
+"""Grid of log ratios (ratios e^-6 … e^6, step 0.0125) on which team posteriors are computed."""
 
-    Maximises the restricted log-likelihood
-    −½ Σ log(v_i + τ²) − ½ log Σ w_i − ½ Σ w_i (y_i − μ̂)², w_i = 1/(v_i + τ²),
-    over τ² ≥ 0 with scipy's bounded scalar minimiser (tolerance 1e-10 on τ²).
+SHRINKAGE_COLUMNS = (
+    "shrunk_ratio",
+    "shrunk_ci_low",
+    "shrunk_ci_high",
+    "mean_ratio",
+    "tau",
+    "unit_count",
+)
+"""Columns that `shrink_ratios_within` adds to the unit keys, in order."""
+
+
+def _conditional_log_likelihood(
+    count: np.ndarray, ref_count: np.ndarray, offset: np.ndarray, design_effect: float
+) -> np.ndarray:
+    """log L(η) on `ETA_GRID` of one unit: Σ_s a_s log π_s + b_s log(1 − π_s) with
+    logit π_s = η + offset_s, divided by the unit's design effect (effective counts)."""
+    x = ETA_GRID[:, None] + offset[None, :]
+    loglik = -(count[None, :] * np.logaddexp(0.0, -x) + ref_count[None, :] * np.logaddexp(0.0, x))
+    return loglik.sum(axis=1) / design_effect
+
+
+def _gaussian_filter(values: np.ndarray, tau: float) -> np.ndarray:
+    """Each row of `values` convolved with the N(0, τ²) density discretised on the grid step
+    (weights summing to 1; τ = 0 leaves the rows unchanged): Σ_j values[j] · k(η_i − η_j)."""
+    if tau == 0.0:
+        return values
+    step = ETA_GRID[1] - ETA_GRID[0]
+    half = min(int(np.ceil(8 * tau / step)), ETA_GRID.size - 1)
+    offsets = np.arange(-half, half + 1) * step
+    kernel = np.exp(-0.5 * (offsets / tau) ** 2)
+    kernel /= kernel.sum()
+    return signal.fftconvolve(values, kernel[None, :], mode="same", axes=1)
+
+
+def shrink_unit_likelihoods(
+    log_likelihoods: np.ndarray, level: float = 0.95
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, float, float]:
+    """Empirical-Bayes posterior of each unit's log ratio under η_t ~ N(μ, τ²).
+
+    `log_likelihoods` holds one row per unit: log L_t(η) on `ETA_GRID`. The marginal likelihood
+    of unit t is M_t(μ, τ) = ∫ L_t(η) φ((η − μ)/τ)/τ dη, a convolution computed by FFT for all
+    μ on the grid at once. τ is the mode of the restricted likelihood Σ_μ Π_t M_t(μ, τ) (μ
+    integrated out under a flat prior between the units' estimates, the analogue of REML);
+    given τ̂, μ is integrated out again, so the posterior of η_t carries the uncertainty of μ̂.
+    Returns the posterior median, the equal-tailed `level` limits (log scale), μ̂ (posterior
+    mean) and τ̂.
     """
+    likelihood = np.exp(log_likelihoods - log_likelihoods.max(axis=1, keepdims=True))
+    flat = likelihood / likelihood.sum(axis=1, keepdims=True)
+    mean = flat @ ETA_GRID
+    sd = np.sqrt(np.maximum(flat @ ETA_GRID**2 - mean**2, 0.0))
+    # NOTE: the flat prior of μ spans the units' flat-prior posteriors ± 3 sd.
+    centres = (ETA_GRID >= np.min(mean - 3 * sd)) & (ETA_GRID <= np.max(mean + 3 * sd))
+    if not centres.any():
+        centres[np.argmin(np.abs(ETA_GRID - np.median(mean)))] = True
+    spread = float(np.ptp(mean) + 3 * np.max(sd))
+    taus = np.concatenate([[0.0], np.geomspace(0.01, max(1.0, spread), 24)])
+    best_value, best = -np.inf, None
+    for tau in taus:
+        marginal = np.maximum(_gaussian_filter(likelihood, tau), 1e-300)[:, centres]
+        log_joint = np.log(marginal).sum(axis=0)
+        top = log_joint.max()
+        restricted = top + np.log(np.exp(log_joint - top).sum())
+        if restricted > best_value:
+            best_value, best = restricted, (tau, marginal, log_joint)
+    tau, marginal, log_joint = best
+    weight = np.exp(log_joint - log_joint.max())
+    weight /= weight.sum()
+    spread_weight = np.zeros_like(likelihood)
+    spread_weight[:, centres] = weight[None, :] / marginal
+    posterior = likelihood * _gaussian_filter(spread_weight, tau)
+    posterior = np.maximum(posterior, 0.0)
+    posterior /= posterior.sum(axis=1, keepdims=True)
+    cdf = np.cumsum(posterior, axis=1)
+    alpha = (1.0 - level) / 2.0
 
-    def negative_restricted_loglik(tau2: float) -> float:
-        w = 1.0 / (v + tau2)
-        mu = np.sum(w * y) / np.sum(w)
-        return 0.5 * (np.sum(np.log(v + tau2)) + np.log(np.sum(w)) + np.sum(w * (y - mu) ** 2))
+    def quantile(p: float) -> np.ndarray:
+        return np.array([np.interp(p, row, ETA_GRID) for row in cdf])
 
-    # NOTE: τ² cannot exceed the total spread much: the sample variance plus the largest
-    # sampling variance, times ten, bounds the search generously.
-    upper = 10.0 * (np.var(y, ddof=1) + np.max(v)) + 1e-8
-    solution = optimize.minimize_scalar(
-        negative_restricted_loglik,
-        bounds=(0.0, upper),
-        method="bounded",
-        options={"xatol": 1e-10, "maxiter": 2000},
-    )
-    tau2 = float(solution.x)
-    # NOTE: the bounded search never returns the endpoint exactly; keep 0 when it is better.
-    if negative_restricted_loglik(0.0) <= negative_restricted_loglik(tau2):
-        return 0.0
-    return tau2
-
-
-def estimate_tau2(
-    log_ratio: object, std_error: object, method: TauMethod = "REML"
-) -> float:
-    """Between-unit variance τ² of log ratios under a normal random-effects model.
-
-    Units with a null/non-finite estimate or standard error, or a zero standard error, are
-    left out. With fewer than two usable units τ² is undefined (NaN).
-
-    Parameters
-    ----------
-    log_ratio, std_error : per-unit estimates and their standard errors.
-    method : "REML" (restricted maximum likelihood, scipy bounded optimiser) or "DL"
-        (DerSimonian–Laird moment estimator, via statsmodels' `combine_effects`).
-
-    References
-    ----------
-    .. [1] DerSimonian, R. and Laird, N. (1986). Meta-analysis in clinical trials. Controlled
-       Clinical Trials 7(3), 177–188.
-    .. [2] Viechtbauer, W. (2005). Bias and efficiency of meta-analytic variance estimators in
-       the random-effects model. J. Educ. Behav. Stat. 30(3), 261–293 (REML).
-    """
-    y = _to_float_array(log_ratio)
-    se = _to_float_array(std_error)
-    usable = np.isfinite(y) & np.isfinite(se) & (se > 0)
-    y, v = y[usable], se[usable] ** 2
-    if y.size < 2:
-        return float("nan")
-    if method == "DL":
-        # NOTE: statsmodels 0.15 returns the untruncated moment estimate (Q − df)/c, which is
-        # negative when the units vary less than their standard errors imply, and warns while
-        # using it. DerSimonian–Laird truncate at zero; so do we.
-        with warnings.catch_warnings(), np.errstate(all="ignore"):
-            warnings.simplefilter("ignore", RuntimeWarning)
-            moment = float(combine_effects(y, v, method_re="chi2").tau2)
-        return max(0.0, moment)
-    if method == "REML":
-        return _reml_tau2(y, v)
-    raise ValueError(f"method must be 'REML' or 'DL', got {method!r}")
+    return (quantile(0.5), quantile(alpha), quantile(1.0 - alpha),
+            float(weight @ ETA_GRID[centres]), float(tau))
 
 
-def shrink_log_ratios(
-    log_ratio: object,
-    std_error: object,
+def shrink_ratios_within(
+    frame: pl.DataFrame,
+    *,
+    unit: str | Sequence[str],
+    by: str | Sequence[str] = (),
+    count: str = "count",
+    exposure: str = "exposure",
+    ref_count: str = "ref_count",
+    ref_exposure: str = "ref_exposure",
+    design_effect: str | None = None,
     level: float = 0.95,
-    method: TauMethod = "REML",
 ) -> pl.DataFrame:
-    """One row per unit (input order): its log ratio shrunk toward the mean of all units.
+    """One row per `by` × unit: the unit's ratio shrunk toward the mean of its `by` group.
 
-    Model: y_i ~ N(θ_i, s_i²), θ_i ~ N(μ, τ²). With τ² estimated (`estimate_tau2`) and
-    μ̂ = Σ w_i y_i / Σ w_i, w_i = 1/(s_i² + τ²), the empirical-Bayes posterior of θ_i has
-
-    * mean μ̂ + B_i (y_i − μ̂), with shrinkage weight B_i = τ² / (τ² + s_i²);
-    * variance B_i s_i² + (1 − B_i)² / Σ w_j (the second term carries the uncertainty of μ̂;
-      the uncertainty of τ² is ignored, so intervals are slightly too narrow with few units).
-
-    The interval is mean ± z·sd on the log scale, exponentiated for the ratio columns.
+    A Poisson–lognormal random-effects model that keeps every unit, zero counts included.
+    Within one `by` group (e.g. one origin under one benchmark), unit t (a team) has the true
+    log rate ratio η_t against the reference, η_t ~ N(μ, τ²). Conditional on the stratum totals,
+    the group's count in stratum s is binomial: a_ts ~ Bin(a_ts + b_ts, π_ts) with
+    logit π_ts = η_t + log(T1_ts / T0_ts) — the likelihood behind the Mantel–Haenszel ratio,
+    exact at any count (no Wald approximation, no continuity correction). Repeat events of one
+    person enter through effective counts: the log-likelihood is divided by the unit's design
+    effect (column `design_effect`; a null is replaced by the group's median, else 1). τ is the
+    restricted-likelihood estimate (μ integrated out with a flat prior, computed on a grid);
+    the posterior of η_t integrates μ out too. The shrunk ratio is the exponentiated posterior
+    median, the interval its equal-tailed posterior quantiles.
 
     Parameters
     ----------
-    log_ratio, std_error : per-unit log rate ratios and standard errors (array-like or polars
-        Series, nulls allowed).
-    level : confidence level of the posterior interval.
-    method : "REML" (default) or "DL" for τ².
+    frame : one row per `by` × unit × stratum with the group's and the reference's counts and
+        exposures (strata where either exposure is zero are left out).
+    unit : the column(s) of the shrunk units (e.g. ``team_code``).
+    by : separate models per group (e.g. ``("query_type", "benchmark", "origin")``).
+    design_effect : optional column with each unit's design effect (≥ 1).
+    level : credibility level of the interval.
 
     Returns
     -------
     pl.DataFrame
-        ``log_ratio, std_error`` as given plus ``shrunk_log_ratio, posterior_sd, shrunk_ratio,
-        shrunk_ci_low, shrunk_ci_high, shrinkage_weight`` (B_i), ``mean_log_ratio`` (μ̂),
-        ``tau2`` and ``tau2_method`` (the last three repeated on every row).
+        ``*by, *unit, shrunk_ratio, shrunk_ci_low, shrunk_ci_high, mean_ratio`` (exp μ̂),
+        ``tau`` (τ̂ on the log scale), ``unit_count`` (units in the model). A unit without
+        events in either group carries no information and gets null estimates; a group with
+        fewer than two informative units is not shrunk (null estimates). Sorted by `by` and unit.
 
     Notes
     -----
-    Zero-count convention: a unit whose log ratio or standard error is null, NaN or infinite
-    (a zero count in the group or the reference) is excluded from the estimation of τ² and μ̂
-    and gets null shrinkage columns; it is never silently given a value. To include such
-    units, compute their log ratios with a 0.5 continuity correction first
-    (`compute_log_rate_ratios(..., continuity=0.5)`). With fewer than two usable units nothing
-    is shrunk (all shrinkage columns null, tau2 null).
+    Why not normal-normal shrinkage of Wald log ratios: a unit with a zero count has no finite
+    Wald log ratio and must be dropped, and in small cells the Wald standard error grows as the
+    count falls, so low counts get low weight and the pooled mean is pulled up (with a true
+    ratio of 1 and 0.5–4 expected events per unit, exp μ̂ ≈ 1.25). The conditional likelihood
+    has neither problem.
 
     References
     ----------
-    .. [1] DerSimonian, R. and Laird, N. (1986). Controlled Clinical Trials 7(3), 177–188.
+    .. [1] Breslow, N. E. and Day, N. E. (1987). Statistical Methods in Cancer Research II,
+       §2.3 (conditional binomial likelihood of a rate ratio).
     .. [2] Morris, C. N. (1983). Parametric empirical Bayes inference: theory and
        applications. JASA 78(381), 47–55.
     .. [3] Gelman, A., Fagan, J. and Kiss, A. (2007). JASA 102(479), 813–823 (multilevel
-       shrinkage of precinct-level stop rates).
+       Poisson models of stop rates with a lognormal random effect).
+    .. [4] Stijnen, T., Hamza, T. H. and Özdemir, P. (2010). Random effects meta-analysis of
+       event outcome in the framework of the generalized linear mixed model. Statistics in
+       Medicine 29, 3046–3067 (the conditional binomial-normal model).
     """
     if not 0.0 < level < 1.0:
         raise ValueError(f"level must lie strictly between 0 and 1, got {level}")
-    if method not in ("REML", "DL"):
-        raise ValueError(f"method must be 'REML' or 'DL', got {method!r}")
-    y = _to_float_array(log_ratio)
-    se = _to_float_array(std_error)
-    if y.shape != se.shape:
-        raise ValueError("log_ratio and std_error must have the same length")
-    if np.any(se[np.isfinite(se)] < 0):
-        raise ValueError("std_error must not be negative")
-    usable = np.isfinite(y) & np.isfinite(se) & (se > 0)
-    tau2 = estimate_tau2(y, se, method=method)
-    n = y.size
-    shrunk = np.full(n, np.nan)
-    sd = np.full(n, np.nan)
-    weight = np.full(n, np.nan)
-    mu = float("nan")
-    if usable.sum() >= 2:
-        v = se[usable] ** 2
-        w = 1.0 / (v + tau2)
-        mu = float(np.sum(w * y[usable]) / np.sum(w))
-        b = tau2 / (tau2 + v)
-        shrunk[usable] = mu + b * (y[usable] - mu)
-        sd[usable] = np.sqrt(b * v + (1.0 - b) ** 2 / np.sum(w))
-        weight[usable] = b
-    z_crit = float(stats.norm.ppf((1.0 + level) / 2.0))
-    frame = pl.DataFrame(
-        {
-            "log_ratio": y,
-            "std_error": se,
-            "shrunk_log_ratio": shrunk,
-            "posterior_sd": sd,
-            "shrunk_ratio": np.exp(shrunk),
-            "shrunk_ci_low": np.exp(shrunk - z_crit * sd),
-            "shrunk_ci_high": np.exp(shrunk + z_crit * sd),
-            "shrinkage_weight": weight,
-            "mean_log_ratio": np.full(n, mu),
-            "tau2": np.full(n, tau2),
-        },
-        schema={name: pl.Float64 for name in ("log_ratio", "std_error", *SHRINKAGE_COLUMNS[:-1])},
-    )
-    return frame.with_columns(
-        pl.col(*SHRINKAGE_COLUMNS[:-3]).fill_nan(None),
-        pl.col("mean_log_ratio", "tau2").fill_nan(None),
-        pl.lit(method).alias("tau2_method"),
-    )
-
-
-def shrink_log_ratios_within(
-    frame: pl.DataFrame,
-    *,
-    log_ratio: str,
-    std_error: str,
-    by: str | Sequence[str],
-    level: float = 0.95,
-    method: TauMethod = "REML",
-) -> pl.DataFrame:
-    """One row per input row: `shrink_log_ratios` applied separately within each `by` group.
-
-    E.g. per origin across teams: ``shrink_log_ratios_within(table, log_ratio="log_ratio",
-    std_error="std_error", by="origin")``. Returns the input columns plus the
-    `SHRINKAGE_COLUMNS`, in the input row order; τ² and μ̂ are per group.
-    """
+    unit = [unit] if isinstance(unit, str) else list(unit)
     by = [by] if isinstance(by, str) else list(by)
-    clash = [c for c in SHRINKAGE_COLUMNS if c in frame.columns]
-    if clash:
-        raise ValueError(f"frame already has column(s) {clash}")
-    missing = [c for c in (log_ratio, std_error, *by) if c not in frame.columns]
+    needed = [*by, *unit, count, exposure, ref_count, ref_exposure]
+    needed += [design_effect] if design_effect else []
+    missing = [c for c in needed if c not in frame.columns]
     if missing:
         raise ValueError(f"frame lacks column(s) {missing}")
-    indexed = frame.with_row_index("_row")
-    parts = []
-    for _, part in indexed.group_by(by, maintain_order=True):
-        shrunk = shrink_log_ratios(part[log_ratio], part[std_error], level=level, method=method)
-        parts.append(pl.concat([part, shrunk.select(SHRINKAGE_COLUMNS)], how="horizontal"))
-    if not parts:
-        empty = shrink_log_ratios([], [], level=level, method=method).select(SHRINKAGE_COLUMNS)
-        return pl.concat([frame, empty.clear()], how="horizontal")
-    return pl.concat(parts).sort("_row").drop("_row")
-
-
-def compute_log_rate_ratios(
-    count: object,
-    exposure: object,
-    ref_count: object,
-    ref_exposure: object,
-    continuity: float = 0.0,
-) -> pl.DataFrame:
-    """One row per element: Wald log rate ratio and its standard error sqrt(1/a + 1/b).
-
-    With ``continuity > 0`` (0.5 is customary) the correction is added to both counts of the
-    rows where either count is zero, which makes their log ratio and standard error finite;
-    other rows are unchanged. Without it such rows give ±inf / inf, which `shrink_log_ratios`
-    excludes. Exposures must be positive (a missing denominator is an error).
-
-    Returns columns ``log_ratio, std_error, is_continuity_corrected``.
-
-    References
-    ----------
-    .. [1] Rothman, K. J., Greenland, S. and Lash, T. L. (2008). Modern Epidemiology, 3rd ed.,
-       ch. 14 (Wald interval for a rate ratio).
-    """
-    a = _to_float_array(count)
-    t1 = _to_float_array(exposure)
-    b = _to_float_array(ref_count)
-    t0 = _to_float_array(ref_exposure)
-    a, t1, b, t0 = np.broadcast_arrays(a, t1, b, t0)
-    if np.any(~np.isfinite(t1) | (t1 <= 0)) or np.any(~np.isfinite(t0) | (t0 <= 0)):
-        raise ValueError("exposures must be positive and finite: a missing denominator is an error")
-    if np.any(~np.isfinite(a) | (a < 0)) or np.any(~np.isfinite(b) | (b < 0)):
-        raise ValueError("counts must be finite and non-negative")
-    if continuity < 0:
-        raise ValueError("continuity must not be negative")
-    corrected = ((a == 0) | (b == 0)) & (continuity > 0)
-    a = np.where(corrected, a + continuity, a)
-    b = np.where(corrected, b + continuity, b)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        log_ratio = np.log(a / t1) - np.log(b / t0)
-        std_error = np.sqrt(1.0 / a + 1.0 / b)
-    return pl.DataFrame(
-        {"log_ratio": log_ratio, "std_error": std_error, "is_continuity_corrected": corrected},
-        schema={"log_ratio": pl.Float64, "std_error": pl.Float64, "is_continuity_corrected": pl.Boolean},
-    )
+    for name in (count, ref_count, exposure, ref_exposure):
+        values = frame[name].cast(pl.Float64)
+        if values.null_count() or (~values.is_finite()).any() or (values < 0).any():
+            raise ValueError(f"{name!r} must be finite and non-negative in every row")
+    usable = frame.filter((pl.col(exposure) > 0) & (pl.col(ref_exposure) > 0)).sort(
+        [*by, *unit])
+    out_schema = {**{c: frame.schema[c] for c in (*by, *unit)},
+                  **{c: pl.Float64 for c in SHRINKAGE_COLUMNS[:-1]}, "unit_count": pl.Int64}
+    rows = []
+    groups = usable.group_by(by, maintain_order=True) if by else [((), usable)]
+    for key, part in groups:
+        key = key if isinstance(key, tuple) else (key,)
+        units = part.partition_by(unit, maintain_order=True, as_dict=True)
+        names = list(units)
+        deffs = np.array([
+            np.nan if not design_effect or units[u][design_effect].null_count()
+            else max(1.0, float(units[u][design_effect].max()))
+            for u in names
+        ])
+        fill = float(np.nanmedian(deffs)) if np.isfinite(deffs).any() else 1.0
+        deffs = np.where(np.isfinite(deffs), deffs, max(1.0, fill))
+        # NOTE: a unit without events in either group has a flat likelihood: it tells nothing
+        # about its own ratio nor about μ and τ, so it is left out and gets no estimate.
+        informative = np.array([
+            float(units[u][count].sum()) + float(units[u][ref_count].sum()) > 0 for u in names])
+        estimate = np.full((3, len(names)), np.nan)
+        mu = tau = np.nan
+        if informative.sum() >= 2:
+            loglik = np.array([
+                _conditional_log_likelihood(
+                    units[u][count].cast(pl.Float64).to_numpy(),
+                    units[u][ref_count].cast(pl.Float64).to_numpy(),
+                    np.log(units[u][exposure].cast(pl.Float64).to_numpy()
+                           / units[u][ref_exposure].cast(pl.Float64).to_numpy()),
+                    d,
+                )
+                for u, d, keep in zip(names, deffs, informative, strict=True) if keep
+            ])
+            median, low, high, mu, tau = shrink_unit_likelihoods(loglik, level=level)
+            estimate[:, informative] = np.vstack([median, low, high])
+        for i, name in enumerate(names):
+            rows.append((*key, *name, *np.exp(estimate[:, i]).tolist(), float(np.exp(mu)),
+                         float(tau), int(informative.sum())))
+    result = pl.DataFrame(rows, schema=out_schema, orient="row")
+    return result.with_columns(pl.col(SHRINKAGE_COLUMNS[:-1]).fill_nan(None)).sort([*by, *unit])
 
 
 def bh_q_values(p_values: object) -> pl.Series:
@@ -330,7 +274,8 @@ def _poisson_limit(expected: np.ndarray, target: float, prob: float) -> np.ndarr
     cdf_below = stats.poisson.cdf(y_p - 1, mean)
     with np.errstate(divide="ignore", invalid="ignore"):
         a = (cdf_at - prob) / (cdf_at - cdf_below)
-    return (y_p - np.nan_to_num(a)) / expected
+    # NOTE: at y_p = 0 the interpolation would step below zero (a count cannot): the limit is 0.
+    return np.maximum(0.0, y_p - np.nan_to_num(a)) / expected
 
 
 def funnel_limits(
@@ -351,7 +296,8 @@ def funnel_limits(
     * ``method="normal"``: θ0 ± z·sqrt(θ0/E);
 
     and with a multiplicative overdispersion factor φ ≥ 1 the distance from θ0 is stretched
-    by √φ: limit = θ0 + √φ·(limit − θ0), clipped at 0 from below.
+    by √φ: limit = θ0 + √φ·(limit − θ0), clipped at 0 from below (a ratio of counts is never
+    negative; at tiny expected counts even the upper quantile of the count is 0).
 
     Parameters
     ----------
@@ -392,7 +338,7 @@ def funnel_limits(
             half = stats.norm.ppf((1.0 + level) / 2.0) * np.sqrt(target / e)
             low, high = target - half, target + half
         low = np.maximum(0.0, target + inflate * (low - target))
-        high = target + inflate * (high - target)
+        high = np.maximum(0.0, target + inflate * (high - target))
         rows.append(
             pl.DataFrame(
                 {"expected": e, "level": np.full(e.size, level), "limit_low": low, "limit_high": high},
