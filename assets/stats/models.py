@@ -39,7 +39,12 @@ _COEFFICIENT_SCHEMA = {
     "estimate": pl.Float64,
     "std_error": pl.Float64,
     "p_value": pl.Float64,
+    "is_estimable": pl.Boolean,
 }
+
+COVARIANCES = ("model", "person_clustered")
+"""`covariance` of `fit_count_model`: the family's model-based standard errors, or the
+cluster-robust sandwich with persons as clusters (METHODS.md §8b)."""
 
 
 @dataclass(frozen=True)
@@ -51,7 +56,10 @@ class CountModelResult:
     family : "poisson", "quasipoisson" or "negbin".
     coefficients : one row per coefficient: term (factor name or ``(intercept)``), level
         (factor level as text, null for the intercept), estimate (log rate ratio against the
-        factor's reference level), std_error, p_value (two-sided Wald z-test).
+        factor's reference level), std_error, p_value (two-sided Wald z-test), is_estimable
+        (false for a level whose cells hold no events at all, or whose factor's reference level
+        holds none: its maximum-likelihood estimate is −∞ or undefined, so estimate, std_error
+        and p_value are null).
     dispersion : Pearson χ² / df_resid under the fitted family (the overdispersion ratio; for
         negbin computed with Var = μ + α·μ²).
     deviance : residual deviance (for negbin: NB2 deviance at the fitted α, as R's glm.nb).
@@ -73,6 +81,7 @@ class CountModelResult:
     n_obs: int
     references: Mapping[str, str] = field(compare=False)
     log_likelihood: float
+    covariance: str = "model"
 
 
 def _factor_levels(series: pl.Series) -> list[object]:
@@ -110,6 +119,7 @@ def fit_count_model(
     factors: Sequence[str],
     family: Family,
     references: Mapping[str, object] | None = None,
+    clusters: pl.DataFrame | None = None,
 ) -> CountModelResult:
     """Fit log E[count] = log(exposure) + factors (treatment coded) by Poisson, quasi-Poisson or NB2.
 
@@ -123,6 +133,9 @@ def fit_count_model(
     family : "poisson", "quasipoisson" or "negbin" (NB2).
     references : reference level per factor; default the first level in sorted order (numeric
         columns sort numerically).
+    clusters : the events of each cluster (person) per row of `frame`: columns ``row``
+        (0-based position in `frame`), ``cluster`` and ``count``, summing to the row's count.
+        When given, standard errors are cluster-robust with persons as clusters (see Notes).
 
     Returns
     -------
@@ -139,8 +152,23 @@ def fit_count_model(
 
     Notes
     -----
-    Standard errors: Poisson from the information matrix; quasi-Poisson the Poisson ones × √φ
-    with φ = Pearson χ²/df_resid; NB2 from the Hessian of the NB2 likelihood. p-values are
+    Standard errors without `clusters`: Poisson from the information matrix; quasi-Poisson the
+    Poisson ones × √φ with φ = Pearson χ²/df_resid; NB2 from the Hessian of the NB2
+    likelihood. With `clusters` (persons queried again and again, METHODS.md §8b) they are the
+    sandwich B⁻¹ M B⁻¹ of the family's estimating equations Σ_c x_c d_c (y_c − μ_c) = 0
+    (d = 1 for the Poisson families, 1/(1 + αμ) for NB2; B = Σ x_c d_c μ_c x_cᵀ), with the
+    covariance of the counts Ω = φ·C: C_cc' = Σ_k n_kc n_kc' over persons k (each person's
+    events are one cluster, also across cells: the same person queried by two teams), and
+    φ = max(1, Σ_c (y_c − μ_c)²/C_cc / df) the variation between cells beyond the persons' own
+    that the main-effects model does not explain (quasi-likelihood's dispersion, measured
+    against the clustered variance instead of μ). M = Xᵀ D Ω D X.
+
+    Levels without events: with main effects only, the estimate of a level whose cells all
+    have zero counts runs off to −∞ (the likelihood keeps rising), and statsmodels stops at
+    some large negative number with a huge standard error. Such levels (and every level of a
+    factor whose reference level has no events) are reported as not estimable, with null
+    estimates, and their cells are left out of the fit, which changes no other estimate: at
+    the −∞ limit they contribute nothing to the likelihood. p-values are
     two-sided Wald z-tests for all families (R's summary.glm uses t with df_resid for
     quasipoisson; with df_resid in the hundreds the difference is in the fourth decimal).
     NB2 is fitted with statsmodels' defaults (Newton's method, start values from a Poisson
@@ -158,6 +186,10 @@ def fit_count_model(
     """
     if family not in FAMILIES:
         raise ValueError(f"family must be one of {FAMILIES}, got {family!r}")
+    if clusters is not None:
+        missing = [c for c in ("row", "cluster", "count") if c not in clusters.columns]
+        if missing:
+            raise ValueError(f"clusters lacks column(s) {missing}")
     factors = [factors] if isinstance(factors, str) else list(factors)
     references = dict(references or {})
     unknown = set(references) - set(factors)
@@ -180,8 +212,17 @@ def fit_count_model(
             f"{bad_exposure} rows have zero, negative or non-finite {exposure!r}: "
             "a log-offset model needs positive exposure in every row"
         )
-    offset = np.log(exposure_values)
-    design, labels, used_refs = _build_design(frame, factors, references)
+    if not np.any(y > 0):
+        raise ValueError(f"{count!r} is zero in every row: there is nothing to fit")
+    _, all_labels, used_refs = _build_design(frame, factors, references)
+    keep, inestimable = _rows_with_events(frame, count, factors, used_refs)
+    fitted_frame = frame.filter(pl.Series(keep))
+    # NOTE: a factor whose reference level has no events is fitted against its first
+    # remaining level; its coefficients are reported as not estimable anyway.
+    fit_refs = {f: r for f, r in references.items() if (f, None) not in inestimable}
+    fit_refs |= {f: _factor_levels(fitted_frame[f])[0] for f in factors if (f, None) in inestimable}
+    design, labels, _ = _build_design(fitted_frame, factors, fit_refs)
+    y, offset = y[keep], np.log(exposure_values[keep])
     n_obs, n_coef = design.shape
     if n_obs <= n_coef:
         raise ValueError(f"{n_obs} rows cannot identify {n_coef} coefficients")
@@ -219,16 +260,21 @@ def fit_count_model(
 
     df_resid = float(n_obs - n_coef)
     dispersion = float(np.sum((y - mu) ** 2 / variance) / df_resid)
-    coefficients = pl.DataFrame(
-        {
-            "term": [term for term, _ in labels],
-            "level": [level for _, level in labels],
-            "estimate": np.asarray(params, dtype=float),
-            "std_error": np.asarray(bse, dtype=float),
-            "p_value": np.asarray(pvalues, dtype=float),
-        },
-        schema=_COEFFICIENT_SCHEMA,
-    )
+    covariance = "model"
+    if clusters is not None:
+        working = np.ones(n_obs) if alpha is None else 1.0 / (1.0 + alpha * mu)
+        bse = _cluster_robust_errors(design, y, mu, working, clusters, keep)
+        pvalues = 2.0 * stats.norm.sf(np.abs(np.asarray(params) / bse))
+        covariance = "person_clustered"
+    fitted = dict(zip(labels, zip(params, bse, pvalues, strict=True), strict=True))
+    rows = []
+    for label in all_labels:
+        term = label[0]
+        if label in fitted and (term, None) not in inestimable and label not in inestimable:
+            rows.append((*label, *map(float, fitted[label]), True))
+        else:
+            rows.append((*label, None, None, None, False))
+    coefficients = pl.DataFrame(rows, schema=_COEFFICIENT_SCHEMA, orient="row")
     return CountModelResult(
         family=family,
         coefficients=coefficients,
@@ -240,15 +286,72 @@ def fit_count_model(
         n_obs=n_obs,
         references=used_refs,
         log_likelihood=log_likelihood,
+        covariance=covariance,
     )
+
+
+def _rows_with_events(
+    frame: pl.DataFrame, count: str, factors: Sequence[str], references: Mapping[str, str]
+) -> tuple[np.ndarray, set[tuple[str, str | None]]]:
+    """Rows to fit, and the labels not estimable: levels whose rows hold no events (and
+    ``(factor, None)`` for a factor whose reference level holds none). Repeats until stable:
+    leaving rows out never empties another level's events, but it can leave a level with no row."""
+    keep = np.ones(frame.height, dtype=bool)
+    inestimable: set[tuple[str, str | None]] = set()
+    y = frame[count].cast(pl.Float64).to_numpy()
+    for factor in factors:
+        values = frame[factor].cast(pl.String).to_numpy()
+        for level in np.unique(values):
+            rows = values == level
+            if y[rows].sum() == 0:
+                keep &= ~rows
+                if level == references[factor]:
+                    inestimable.add((factor, None))
+                else:
+                    inestimable.add((factor, str(level)))
+    return keep, inestimable
+
+
+def _cluster_robust_errors(
+    design: np.ndarray,
+    y: np.ndarray,
+    mu: np.ndarray,
+    working: np.ndarray,
+    clusters: pl.DataFrame,
+    keep: np.ndarray,
+) -> np.ndarray:
+    """Standard errors of the sandwich B⁻¹ Xᵀ D Ω D X B⁻¹ (see `fit_count_model`, Notes)."""
+    from scipy import sparse
+
+    position = np.full(keep.size, -1)
+    position[keep] = np.arange(int(keep.sum()))
+    rows = position[clusters["row"].to_numpy()]
+    kept = rows >= 0
+    cluster_ids = clusters["cluster"].to_numpy()[kept]
+    _, cluster_index = np.unique(cluster_ids, return_inverse=True)
+    counts = clusters["count"].cast(pl.Float64).to_numpy()[kept]
+    per_cluster = sparse.csr_matrix(
+        (counts, (cluster_index, rows[kept])), shape=(int(cluster_index.max(initial=-1)) + 1, y.size))
+    weighted = design * working[:, None]
+    scores = per_cluster @ weighted  # clusters × coefficients
+    within = np.asarray(per_cluster.multiply(per_cluster).sum(axis=0)).ravel()  # C_cc
+    # NOTE: variation between cells beyond the persons' own (what the main effects miss) scales
+    # the whole covariance, as quasi-likelihood does: φ = Σ (y − μ)²/C_cc / df, at least 1.
+    used = within > 0
+    df = max(int(used.sum()) - design.shape[1], 1)
+    dispersion = max(1.0, float(np.sum((y[used] - mu[used]) ** 2 / within[used]) / df))
+    meat = dispersion * (scores.T @ scores)
+    bread = np.linalg.inv(design.T @ (design * (working * mu)[:, None]))
+    return np.sqrt(np.diag(bread @ meat @ bread))
 
 
 def exponentiate_coefficients(result: CountModelResult, level: float = 0.95) -> pl.DataFrame:
     """One row per non-intercept coefficient: the rate ratio exp(β) with a Wald interval.
 
     ratio = exp(estimate), ci_low/ci_high = exp(estimate ∓ z·std_error) with z the normal
-    (1 + level)/2 quantile. Columns ``term, level, ratio, ci_low, ci_high, p_value`` in the
-    order of `result.coefficients`. The intercept (a baseline rate, not a ratio) is left out.
+    (1 + level)/2 quantile. Columns ``term, level, ratio, ci_low, ci_high, p_value,
+    is_estimable`` in the order of `result.coefficients` (null estimates where not estimable).
+    The intercept (a baseline rate, not a ratio) is left out.
     """
     if not 0.0 < level < 1.0:
         raise ValueError(f"level must lie strictly between 0 and 1, got {level}")
@@ -260,4 +363,5 @@ def exponentiate_coefficients(result: CountModelResult, level: float = 0.95) -> 
         (pl.col("estimate") - z_crit * pl.col("std_error")).exp().alias("ci_low"),
         (pl.col("estimate") + z_crit * pl.col("std_error")).exp().alias("ci_high"),
         "p_value",
+        "is_estimable",
     )

@@ -122,7 +122,8 @@ def test_exponentiated_coefficients(frisk):
         frisk, count="stops", exposure="past.arrests", factors=["eth"], family="poisson"
     )
     ratios = exponentiate_coefficients(result, level=0.95)
-    assert ratios.columns == ["term", "level", "ratio", "ci_low", "ci_high", "p_value"]
+    assert ratios.columns == ["term", "level", "ratio", "ci_low", "ci_high", "p_value",
+                              "is_estimable"]
     assert INTERCEPT not in ratios["term"].to_list()
     eth3 = ratios.filter(pl.col("level") == "3").row(0, named=True)
     coef = _coef(result, "eth", "3")
@@ -146,3 +147,108 @@ def test_refuses_zero_exposure_nulls_and_unknown_family(frisk):
     with pytest.raises(ValueError, match="reference level"):
         fit_count_model(frisk, count="stops", exposure="past.arrests", factors=["eth"],
                         family="poisson", references={"eth": 9})
+
+
+# --------------------------------------------------------------------------------------------
+# Levels without events (review finding) and persons as clusters
+
+
+def _cells(rng: np.random.Generator, *, origin_ratio: dict[str, float], teams: int = 8,
+           per_person: int = 1) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Team × origin cells with residents; each queried person holds `per_person` queries."""
+    rows, clusters = [], []
+    person = 0
+    for t in range(teams):
+        for origin, ratio in origin_ratio.items():
+            residents = float(rng.integers(2_000, 6_000))
+            people = rng.poisson(residents * 0.01 * ratio * (1 + 0.1 * t) / per_person)
+            rows.append({"team": f"T{t}", "origin": origin, "residents": residents,
+                         "queries": people * per_person})
+            clusters += [(len(rows) - 1, person + i, per_person) for i in range(people)]
+            person += people
+    return (pl.DataFrame(rows),
+            pl.DataFrame(clusters, schema={"row": pl.Int64, "cluster": pl.Int64, "count": pl.Int64},
+                         orient="row"))
+
+
+@pytest.mark.parametrize("family", ["quasipoisson", "negbin"])
+def test_a_level_without_events_is_flagged_not_estimated(family):
+    # Review finding: an origin with no queries gave estimate -24.45, SE 12,362 and CI (0, inf).
+    rng = np.random.default_rng(1)
+    frame, _ = _cells(rng, origin_ratio={"NL": 1.0, "MA": 2.0, "CW": 0.0})
+    assert frame.filter(origin="CW")["queries"].sum() == 0
+    result = fit_count_model(frame, count="queries", exposure="residents",
+                             factors=["origin", "team"], family=family, references={"origin": "NL"})
+    cw = _coef(result, "origin", "CW")
+    assert cw["is_estimable"] is False
+    assert cw["estimate"] is None and cw["std_error"] is None and cw["p_value"] is None
+    ratios = exponentiate_coefficients(result).filter(level="CW").row(0, named=True)
+    assert ratios["ratio"] is None and ratios["ci_high"] is None
+    without = fit_count_model(frame.filter(pl.col("origin") != "CW"), count="queries",
+                              exposure="residents", factors=["origin", "team"], family=family,
+                              references={"origin": "NL"})
+    assert _coef(result, "origin", "MA")["estimate"] == pytest.approx(
+        _coef(without, "origin", "MA")["estimate"], rel=1e-6)
+    assert _coef(result, "origin", "MA")["is_estimable"] is True
+
+
+def test_a_reference_level_without_events_makes_its_factor_inestimable():
+    rng = np.random.default_rng(2)
+    frame, _ = _cells(rng, origin_ratio={"NL": 0.0, "MA": 2.0, "TR": 1.0})
+    result = fit_count_model(frame, count="queries", exposure="residents",
+                             factors=["origin", "team"], family="quasipoisson",
+                             references={"origin": "NL"})
+    origin = result.coefficients.filter(term="origin")
+    assert origin["is_estimable"].to_list() == [False, False]
+    assert result.coefficients.filter(term="team")["is_estimable"].all()
+
+
+def test_cluster_robust_errors_grow_with_repeat_queries_of_one_person():
+    rng = np.random.default_rng(3)
+    ratios = {"NL": 1.0, "MA": 1.8, "TR": 1.3}
+    once, clusters_once = _cells(rng, origin_ratio=ratios, per_person=1)
+    fivefold, clusters_five = _cells(rng, origin_ratio=ratios, per_person=5)
+    kwargs = dict(count="queries", exposure="residents", factors=["origin", "team"],
+                  family="quasipoisson", references={"origin": "NL"})
+    plain = _coef(fit_count_model(once, **(kwargs | {"family": "poisson"})), "origin",
+                  "MA")["std_error"]
+    robust_once = fit_count_model(once, clusters=clusters_once, **kwargs)
+    assert robust_once.covariance == "person_clustered"
+    # one query per person: the sandwich agrees with the model-based error
+    assert _coef(robust_once, "origin", "MA")["std_error"] == pytest.approx(plain, rel=0.25)
+    # five queries per person: the same expected counts carry five times the variance
+    model_five = _coef(fit_count_model(fivefold, **(kwargs | {"family": "poisson"})), "origin",
+                       "MA")["std_error"]
+    robust_five = _coef(fit_count_model(fivefold, clusters=clusters_five, **kwargs), "origin",
+                        "MA")["std_error"]
+    assert robust_five == pytest.approx(model_five * math.sqrt(5), rel=0.3)
+
+
+def test_cluster_robust_intervals_cover_the_truth_under_gamma_frailty():
+    # Persons with gamma(0.3) propensities: model-based Poisson intervals undercover badly;
+    # persons as clusters restore the nominal coverage.
+    rng = np.random.default_rng(4)
+    covered = {"model": [], "person_clustered": []}
+    for _ in range(60):
+        rows, clusters = [], []
+        for t in range(6):
+            for origin, ratio in (("NL", 1.0), ("MA", 2.0)):
+                residents = 1_000
+                frailty = rng.gamma(0.3, 1 / 0.3, residents)
+                counts = rng.poisson(0.2 * ratio * (1 + 0.2 * t) * frailty)
+                rows.append({"team": f"T{t}", "origin": origin, "residents": float(residents),
+                             "queries": int(counts.sum())})
+                queried = np.flatnonzero(counts)
+                clusters += [(len(rows) - 1, int(1_000_000 * len(rows) + p), int(counts[p]))
+                             for p in queried]
+        frame = pl.DataFrame(rows)
+        cluster_frame = pl.DataFrame(clusters, schema={"row": pl.Int64, "cluster": pl.Int64,
+                                                       "count": pl.Int64}, orient="row")
+        for name, given in (("model", None), ("person_clustered", cluster_frame)):
+            fit = fit_count_model(frame, count="queries", exposure="residents",
+                                  factors=["origin", "team"], family="poisson",
+                                  references={"origin": "NL"}, clusters=given)
+            row = exponentiate_coefficients(fit).filter(level="MA").row(0, named=True)
+            covered[name].append(row["ci_low"] <= 2.0 <= row["ci_high"])
+    assert np.mean(covered["model"]) < 0.8
+    assert 0.88 <= np.mean(covered["person_clustered"]) <= 1.0
