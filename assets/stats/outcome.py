@@ -38,6 +38,8 @@ OUTPUT_SCHEMA = pl.Schema(
         "hit_rate_diff": pl.Float64(),
         "hit_rate_diff_ci_low": pl.Float64(),
         "hit_rate_diff_ci_high": pl.Float64(),
+        "design_effect": pl.Float64(),
+        "interval_method": pl.String(),
         "team_count": pl.Int64(),
         "mean_team_hit_rate": pl.Float64(),
         "mean_team_hit_rate_diff": pl.Float64(),
@@ -47,19 +49,41 @@ OUTPUT_SCHEMA = pl.Schema(
 """Columns of :func:`compute_outcome_test` (the ``out_outcome_test`` table)."""
 
 
+def _check_counts(successes: np.ndarray, n: np.ndarray) -> None:
+    """Refuse missing, non-finite, negative, fractional or impossible (k > n) counts."""
+    for name, values in (("successes", successes), ("n", n)):
+        if np.any(~np.isfinite(values)):
+            raise ValueError(f"{name} holds missing or non-finite values")
+        if np.any(values < 0) or np.any(values != np.floor(values)):
+            raise ValueError(f"{name} must hold non-negative whole numbers")
+    if np.any(successes > n):
+        raise ValueError("counts must satisfy 0 <= successes <= n")
+
+
+def _check_design_effect(design_effect: np.ndarray) -> None:
+    if np.any(~np.isfinite(design_effect) | (design_effect < 1.0)):
+        raise ValueError("design effects must be finite and at least 1")
+
+
 def wilson_interval(
     successes: Sequence[float] | np.ndarray | float,
     n: Sequence[float] | np.ndarray | float,
     level: float = 0.95,
+    design_effect: Sequence[float] | np.ndarray | float = 1.0,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Wilson score interval for binomial proportions, element-wise.
 
     Parameters
     ----------
     successes, n : array_like
-        Counts of successes and trials (broadcast together); ``0 <= successes <= n``.
+        Counts of successes and trials (broadcast together): whole numbers with
+        ``0 <= successes <= n``.
     level : float, default 0.95
         Confidence level.
+    design_effect : array_like, default 1
+        Variance of the proportion under clustering over its binomial variance (≥ 1). The
+        interval is computed on the effective sample size n / design_effect with the same
+        proportion (Korn and Graubard 1998): trials of one person are not independent.
 
     Returns
     -------
@@ -70,7 +94,8 @@ def wilson_interval(
     Raises
     ------
     ValueError
-        If a count is negative or ``successes > n``.
+        If a count is missing, not finite, negative or fractional, if ``successes > n``, or if
+        a design effect is below 1 or not finite.
 
     References
     ----------
@@ -78,17 +103,23 @@ def wilson_interval(
     inference. *JASA* 22(158), 209-212.
     Newcombe, R. G. (1998). Two-sided confidence intervals for the single proportion:
     comparison of seven methods. *Statistics in Medicine* 17, 857-872 (method 3).
+    Korn, E. L. and Graubard, B. I. (1998). Confidence intervals for proportions with small
+    expected number of positive counts estimated from survey data. *Survey Methodology*
+    24(2), 193-201.
     statsmodels ``proportion_confint(method="wilson")`` computes it.
     """
-    k, total = np.broadcast_arrays(
-        np.asarray(successes, dtype=float), np.asarray(n, dtype=float)
+    k, total, deff = np.broadcast_arrays(
+        np.asarray(successes, dtype=float), np.asarray(n, dtype=float),
+        np.asarray(design_effect, dtype=float),
     )
-    if np.any(k < 0) or np.any(total < 0) or np.any(k > total):
-        raise ValueError("counts must satisfy 0 <= successes <= n")
+    _check_counts(k, total)
+    _check_design_effect(deff)
     empty = total == 0
+    k_eff, n_eff = k / deff, total / deff
     with np.errstate(divide="ignore", invalid="ignore"):
         low, high = proportion_confint(
-            np.where(empty, 0.0, k), np.where(empty, 1.0, total), alpha=1.0 - level, method="wilson"
+            np.where(empty, 0.0, k_eff), np.where(empty, 1.0, n_eff), alpha=1.0 - level,
+            method="wilson",
         )
     # NOTE: the Wilson limits are exactly 0 at k = 0 and 1 at k = n; set them so, as
     # floating point lands a hair off (and an interval must contain its estimate).
@@ -103,6 +134,8 @@ def newcombe_difference(
     successes2: Sequence[float] | np.ndarray | float,
     n2: Sequence[float] | np.ndarray | float,
     level: float = 0.95,
+    design_effect1: Sequence[float] | np.ndarray | float = 1.0,
+    design_effect2: Sequence[float] | np.ndarray | float = 1.0,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Difference of two independent proportions ``p1 - p2`` with Newcombe's hybrid score interval.
 
@@ -115,6 +148,8 @@ def newcombe_difference(
         Counts of the two samples (broadcast together).
     level : float, default 0.95
         Confidence level.
+    design_effect1, design_effect2 : array_like, default 1
+        Design effects of the two proportions (see `wilson_interval`).
 
     Returns
     -------
@@ -130,8 +165,8 @@ def newcombe_difference(
     k1, t1, k2, t2 = np.broadcast_arrays(
         *(np.asarray(v, dtype=float) for v in (successes1, n1, successes2, n2))
     )
-    low1, high1 = wilson_interval(k1, t1, level)
-    low2, high2 = wilson_interval(k2, t2, level)
+    low1, high1 = wilson_interval(k1, t1, level, design_effect1)
+    low2, high2 = wilson_interval(k2, t2, level, design_effect2)
     with np.errstate(divide="ignore", invalid="ignore"):
         p1 = np.where(t1 > 0, k1 / np.where(t1 > 0, t1, 1.0), np.nan)
         p2 = np.where(t2 > 0, k2 / np.where(t2 > 0, t2, 1.0), np.nan)
@@ -163,11 +198,28 @@ def _nan_to_null(values: np.ndarray) -> pl.Series:
     return pl.Series(values, dtype=pl.Float64).fill_nan(None)
 
 
+def _design_effects(cells: pl.DataFrame) -> np.ndarray:
+    """Design effect of each cell's hit rate with persons as clusters (see compute_outcome_test)."""
+    n = cells["query_count"].to_numpy().astype(float)
+    k = cells["hit_count"].to_numpy().astype(float)
+    clusters = cells["_clusters"].to_numpy().astype(float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        p = k / n
+        residual = cells["_hh"].to_numpy() - 2 * p * cells["_hn"].to_numpy() + p**2 * cells[
+            "_nn"].to_numpy()
+        clustered = np.maximum(residual, 0.0) / n**2
+        binomial = p * (1 - p) / n
+        deff = clustered / binomial
+    defined = (n > 0) & (k > 0) & (k < n) & (clusters > 1)
+    return np.where(defined, np.maximum(1.0, np.nan_to_num(deff, nan=1.0)), 1.0)
+
+
 def compute_outcome_test(
     queries: pl.DataFrame | pl.LazyFrame,
     *,
     reference: str = "NL",
     level: float = 0.95,
+    clustered: bool = True,
 ) -> pl.DataFrame:
     """Return one row per query_type × team_code (each team and ``ALL``) × origin: hit rates.
 
@@ -191,15 +243,26 @@ def compute_outcome_test(
     A person queried in several teams counts in each team where the query happened, and
     once per query in ``ALL``.
 
+    Repeat queries of one person are not independent trials (with ``clustered``, the default):
+    every interval uses the effective sample size queries / design_effect (Korn and Graubard
+    1998), the design effect being the variance of the hit rate with persons as clusters
+    (the linearised ratio-estimator variance Σ(h_i − p̂·n_i)²/n² over persons i) over its
+    binomial variance, at least 1; it is exactly 1 when every person has one query. With no
+    hits, only hits or a single person the design effect cannot be estimated and is 1 (Korn
+    and Graubard's convention).
+
     Parameters
     ----------
     queries : polars.DataFrame or polars.LazyFrame
         Core query table (person and/or plate queries): needs ``query_type``,
-        ``team_code``, ``is_linked``, ``origin`` and ``hit``.
+        ``team_code``, ``is_linked``, ``origin``, ``person_key`` and ``hit``.
     reference : str, default "NL"
         Reference origin of the differences.
     level : float, default 0.95
         Confidence level.
+    clustered : bool, default True
+        Allow for repeat queries of one person (persons as clusters); False treats every query
+        as an independent trial (`interval_method` says which).
 
     Returns
     -------
@@ -217,47 +280,65 @@ def compute_outcome_test(
     linked = (
         queries.lazy()
         .filter(pl.col("is_linked") & pl.col("origin").is_not_null())
-        .select("query_type", "team_code", "origin", "hit")
+        .select("query_type", "team_code", "origin", "person_key", "hit")
     )
-    counts = [
-        pl.col("hit").is_not_null().sum().cast(pl.Int64).alias("query_count"),
-        pl.col("hit").fill_null(False).sum().cast(pl.Int64).alias("hit_count"),
-        pl.col("hit").is_null().sum().cast(pl.Int64).alias("hit_missing_count"),
+    # NOTE: one row per person and cell first: the person is the cluster of the interval.
+    per_person = [
+        pl.col("hit").is_not_null().sum().cast(pl.Int64).alias("_n"),
+        pl.col("hit").fill_null(False).sum().cast(pl.Int64).alias("_h"),
+        pl.col("hit").is_null().sum().cast(pl.Int64).alias("_missing"),
     ]
-    per_team = linked.group_by("query_type", "team_code", "origin").agg(counts).collect()
+    counts = [
+        pl.col("_n").sum().alias("query_count"),
+        pl.col("_h").sum().alias("hit_count"),
+        pl.col("_missing").sum().alias("hit_missing_count"),
+        (pl.col("_n") > 0).sum().cast(pl.Int64).alias("_clusters"),
+        (pl.col("_h").cast(pl.Float64) ** 2).sum().alias("_hh"),
+        (pl.col("_h").cast(pl.Float64) * pl.col("_n")).sum().alias("_hn"),
+        (pl.col("_n").cast(pl.Float64) ** 2).sum().alias("_nn"),
+    ]
+    per_team = (
+        linked.group_by("query_type", "team_code", "origin", "person_key").agg(per_person)
+        .group_by("query_type", "team_code", "origin").agg(counts).collect()
+    )
     whole_area = (
-        linked.group_by("query_type", "origin")
-        .agg(counts)
+        linked.group_by("query_type", "origin", "person_key").agg(per_person)
+        .group_by("query_type", "origin").agg(counts)
         .with_columns(pl.lit(ALL_TEAMS).alias("team_code"))
         .collect()
         .select(per_team.columns)
     )
     cells = pl.concat([per_team, whole_area])
+    deff = _design_effects(cells) if clustered else np.ones(cells.height)
+    cells = cells.with_columns(pl.Series("design_effect", deff, dtype=pl.Float64))
 
     ref = cells.filter(pl.col("origin") == reference).select(
         "query_type",
         "team_code",
         pl.col("query_count").alias("_ref_query_count"),
         pl.col("hit_count").alias("_ref_hit_count"),
+        pl.col("design_effect").alias("_ref_design_effect"),
     )
     cells = cells.join(ref, on=["query_type", "team_code"], how="left")
     k = cells["hit_count"].to_numpy().astype(float)
     n = cells["query_count"].to_numpy().astype(float)
     ref_k = cells["_ref_hit_count"].fill_null(0).to_numpy().astype(float)
     ref_n = cells["_ref_query_count"].fill_null(0).to_numpy().astype(float)
-    low, high = wilson_interval(k, n, level)
-    diff, diff_low, diff_high = newcombe_difference(k, n, ref_k, ref_n, level)
+    ref_deff = cells["_ref_design_effect"].fill_null(1.0).to_numpy()
+    low, high = wilson_interval(k, n, level, deff)
+    diff, diff_low, diff_high = newcombe_difference(k, n, ref_k, ref_n, level, deff, ref_deff)
     is_ref = (cells["origin"] == reference).to_numpy()
     diff, diff_low, diff_high = (np.where(is_ref, np.nan, v) for v in (diff, diff_low, diff_high))
     with np.errstate(divide="ignore", invalid="ignore"):
         rate = np.where(n > 0, k / np.where(n > 0, n, 1.0), np.nan)
-    cells = cells.drop("_ref_query_count", "_ref_hit_count").with_columns(
+    cells = cells.drop("_ref_query_count", "_ref_hit_count", "_ref_design_effect").with_columns(
         _nan_to_null(rate).alias("hit_rate"),
         _nan_to_null(low).alias("hit_rate_ci_low"),
         _nan_to_null(high).alias("hit_rate_ci_high"),
         _nan_to_null(diff).alias("hit_rate_diff"),
         _nan_to_null(diff_low).alias("hit_rate_diff_ci_low"),
         _nan_to_null(diff_high).alias("hit_rate_diff_ci_high"),
+        pl.lit("person_clustered" if clustered else "independent_events").alias("interval_method"),
     )
 
     team_rates = per_team.filter(pl.col("query_count") > 0).with_columns(

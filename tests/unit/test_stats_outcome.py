@@ -6,6 +6,7 @@ import math
 
 import numpy as np
 import polars as pl
+from statsmodels.stats.proportion import proportion_confint
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -52,6 +53,26 @@ def test_wilson_empty_cell_is_nan_and_bad_counts_raise() -> None:
         wilson_interval(5, 4)
     with pytest.raises(ValueError):
         wilson_interval(-1, 4)
+
+
+@pytest.mark.parametrize("bad", [(math.nan, 10), (1, math.nan), (1.5, 10), (1, 10.5),
+                                 (math.inf, 10)])
+def test_wilson_refuses_missing_and_fractional_counts(bad) -> None:
+    # Review finding: wilson_interval(nan, 10) returned NaN silently and fractions passed.
+    with pytest.raises(ValueError, match="non-finite|whole"):
+        wilson_interval(*bad)
+
+
+def test_design_effect_is_an_effective_sample_size() -> None:
+    # Korn and Graubard (1998): the interval of 20/100 with design effect 4 is that of 5/25.
+    clustered = wilson_interval(20, 100, design_effect=4.0)
+    effective = proportion_confint(5, 25, alpha=0.05, method="wilson")
+    np.testing.assert_allclose(clustered, effective)
+    with pytest.raises(ValueError, match="design effect"):
+        wilson_interval(20, 100, design_effect=0.5)
+    _, low1, high1 = newcombe_difference(20, 100, 30, 100)
+    _, low4, high4 = newcombe_difference(20, 100, 30, 100, design_effect1=4.0, design_effect2=4.0)
+    assert low4 < low1 and high4 > high1
 
 
 @settings(deadline=None)  # no timing asserts: other jobs share the machine
@@ -116,7 +137,8 @@ def _queries() -> pl.DataFrame:
     """Crafted linked person queries with known hit counts.
 
     T1: NL 3 hits / 10 filled in (+5 empty), MA 1 / 10.   T2: NL 8 / 20, MA 0 filled in
-    (4 empty), TR 2 / 4.   Plus 6 unlinked queries (excluded) and 2 plate queries.
+    (4 empty), TR 2 / 4.   Plus 6 unlinked queries (excluded) and 2 plate queries. Every
+    linked query is of another person (design effect 1).
     """
     rows: list[dict[str, object]] = []
 
@@ -129,9 +151,10 @@ def _queries() -> pl.DataFrame:
                 "team_code": team,
                 "origin": origin,
                 "is_linked": origin is not None,
+                "person_key": len(rows) + i if origin is not None else None,
                 "hit": hit,
             }
-            for _ in range(count)
+            for i in range(count)
         )
 
     add("T1", "NL", True, 3)
@@ -154,6 +177,7 @@ def _queries() -> pl.DataFrame:
             "team_code": pl.String,
             "origin": pl.String,
             "is_linked": pl.Boolean,
+            "person_key": pl.UInt64,
             "hit": pl.Boolean,
         },
     )
@@ -225,3 +249,26 @@ def test_outcome_test_accepts_lazy_input_and_other_reference() -> None:
         (pl.col("team_code") == "T1") & (pl.col("origin") == "NL") & (pl.col("query_type") == "person")
     )
     assert nl_t1["hit_rate_diff"].item() == pytest.approx(0.2)
+
+
+def test_repeat_queries_of_one_person_widen_the_hit_rate_interval() -> None:
+    # Two persons queried 10 times each, one always a hit and one never: 10 / 20 hits, but
+    # only two independent people. Persons as clusters: the variance is
+    # Σ(h_i - p n_i)² / n² = (5² + 5²) / 20² against the binomial p(1-p)/n = 0.25 / 20.
+    rows = [{"query_type": "person", "team_code": "T1", "origin": "MA", "is_linked": True,
+             "person_key": key, "hit": hit} for key, hit in ((1, True), (2, False)) for _ in range(10)]
+    rows += [{"query_type": "person", "team_code": "T1", "origin": "NL", "is_linked": True,
+              "person_key": 10 + i, "hit": i % 2 == 0} for i in range(20)]
+    frame = pl.DataFrame(rows, schema_overrides={"person_key": pl.UInt64})
+    clustered = compute_outcome_test(frame).filter(team_code="T1", origin="MA").row(0, named=True)
+    independent = compute_outcome_test(frame, clustered=False).filter(
+        team_code="T1", origin="MA").row(0, named=True)
+    deff = (50 / 400) / (0.25 / 20)
+    assert clustered["design_effect"] == pytest.approx(deff)
+    assert clustered["interval_method"] == "person_clustered"
+    low, high = wilson_interval(10, 20, design_effect=deff)
+    assert clustered["hit_rate_ci_low"] == pytest.approx(float(low))
+    assert independent["design_effect"] == 1.0
+    assert independent["hit_rate_ci_low"] > clustered["hit_rate_ci_low"]
+    nl = compute_outcome_test(frame).filter(team_code="T1", origin="NL").row(0, named=True)
+    assert nl["design_effect"] == 1.0  # one query per person

@@ -20,6 +20,7 @@ from assets.stats.repeat import (
     count_persons_by_query_count,
     count_proco_histogram,
     gini,
+    poisson_gini_floor,
     summarise_proco_counts,
 )
 
@@ -36,6 +37,26 @@ def test_gini_of_equal_values_is_zero() -> None:
 @pytest.mark.parametrize("n", [2, 5, 100])
 def test_gini_when_one_takes_all(n: int) -> None:
     assert gini([7] + [0] * (n - 1)) == pytest.approx((n - 1) / n)
+
+
+@pytest.mark.parametrize("bad", [[1, math.nan], [1, math.inf], [1.5, 2], [None, 2]])
+def test_gini_refuses_missing_and_fractional_counts(bad) -> None:
+    # Review finding: gini([1, nan]) returned NaN silently and fractions passed.
+    with pytest.raises(ValueError, match="non-finite|whole"):
+        gini(bad)
+
+
+@pytest.mark.parametrize("rate", [0.3, 1.0, 2.5])
+def test_poisson_gini_floor_is_the_gini_of_identical_propensities(rate) -> None:
+    rng = np.random.default_rng(7)
+    counts = rng.poisson(rate, 1_000_000)
+    counts = counts[counts > 0]
+    assert poisson_gini_floor([counts.mean()])[0] == pytest.approx(gini(counts), abs=0.003)
+
+
+def test_poisson_gini_floor_edges() -> None:
+    floors = poisson_gini_floor([1.0, 0.5, math.nan])
+    assert floors[0] == 0.0 and math.isnan(floors[1]) and math.isnan(floors[2])
 
 
 def test_gini_known_value_and_edge_cases() -> None:
