@@ -222,6 +222,9 @@ TEAM_DISPROPORTIONALITY_SPEC = DisclosureSpec(
         "std_ratio",
         "std_ratio_ci_low",
         "std_ratio_ci_high",
+        "person_rate_ratio",
+        "person_rate_ratio_ci_low",
+        "person_rate_ratio_ci_high",
         "p_value",
         "q_value",
         "shrunk_ratio",
@@ -229,6 +232,8 @@ TEAM_DISPROPORTIONALITY_SPEC = DisclosureSpec(
         "shrunk_ci_high",
     ),
     margins=(Margin("team_code", ALL_TEAMS),),
+    # NOTE: the interval method is a setting of the run, the same on every row.
+    passthrough_columns=("interval_method",),
     # NOTE: team_residents and area_residents rows share one query count (only the population
     # differs), so a cell hidden under one benchmark must be hidden under all of them.
     linked_dimensions=("benchmark",),

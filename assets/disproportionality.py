@@ -25,10 +25,18 @@ OUTPUT_COLUMNS = (
     "period_start", "period_end", "query_type", "benchmark", "team_code", "origin",
     "query_count", "person_count", "population", "queries_per_1000",
     "rate_ratio", "rate_ratio_ci_low", "rate_ratio_ci_high",
-    "std_ratio", "std_ratio_ci_low", "std_ratio_ci_high", "p_value", "q_value",
-    "shrunk_ratio", "shrunk_ci_low", "shrunk_ci_high",
+    "std_ratio", "std_ratio_ci_low", "std_ratio_ci_high", "interval_method",
+    "person_rate_ratio", "person_rate_ratio_ci_low", "person_rate_ratio_ci_high",
+    "p_value", "q_value", "shrunk_ratio", "shrunk_ci_low", "shrunk_ci_high",
     "unlinked_count", "rate_ratio_bound_low", "rate_ratio_bound_high",
 )
+
+
+INTERVAL_METHODS = {
+    "person_clustered": "persons as clusters of queries (cluster-robust)",
+    "independent_events": "queries as independent events",
+}
+"""Values of the `interval_method` setting and column (METHODS.md §8b)."""
 
 
 @dataclass(frozen=True)
@@ -44,6 +52,14 @@ class AnalysisSettings:
     """Cells with fewer persons (or events) than this are suppressed in publication/."""
     disclosure_round_to: int = 0
     """Round published counts to multiples of this (0: no rounding)."""
+    interval_method: Literal["person_clustered", "independent_events"] = "person_clustered"
+    """How intervals allow for repeat queries of one person (METHODS.md §8b): persons as
+    clusters (default), or every query an independent event (to reproduce published cases)."""
+
+    def __post_init__(self) -> None:
+        if self.interval_method not in INTERVAL_METHODS:
+            raise ValueError(f"interval_method must be one of {sorted(INTERVAL_METHODS)}, "
+                             f"got {self.interval_method!r}")
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -63,6 +79,9 @@ class Period:
     start: date
     end: date
 
+    months: tuple[str, ...] = ()
+    """The export months the period covers (YYYY-MM)."""
+
     @classmethod
     def from_months(cls, months: list[str]) -> Period:
         if not months:
@@ -70,7 +89,8 @@ class Period:
         first, last = min(months), max(months)
         y0, m0 = map(int, first.split("-"))
         y1, m1 = map(int, last.split("-"))
-        return cls(date(y0, m0, 1), date(y1, m1, calendar.monthrange(y1, m1)[1]))
+        return cls(date(y0, m0, 1), date(y1, m1, calendar.monthrange(y1, m1)[1]),
+                   tuple(sorted(months)))
 
     @property
     def years(self) -> float:
@@ -92,72 +112,55 @@ def origin_expr(settings: AnalysisSettings) -> pl.Expr:
     return pl.col("origin_group" if settings.origin_level == "group" else "origin").alias("origin")
 
 
-def aggregate_queries(queries: pl.LazyFrame, settings: AnalysisSettings) -> pl.DataFrame:
-    """One row per query_type × team_code × residence_team × origin × sex × age_band of linked
-    queries with `query_count`, plus rows with null origin for unlinked queries."""
+def count_person_cells(queries: pl.LazyFrame, settings: AnalysisSettings) -> pl.DataFrame:
+    """One row per query_type × team_code × residence_team × origin × sex × age_band × month ×
+    person_key with `query_count`: the queries of one person in one cell and month.
+
+    Unlinked queries (no person) come in rows with a null person_key and origin, one per
+    query_type × team_code × month. Every statistic of `compute_team_disproportionality` —
+    query counts, distinct persons, each person's share for the cluster-robust intervals — is
+    read from this one table, so the query rows are scanned once.
+    """
     return (
         queries.group_by(
-            "query_type", "team_code", "residence_team",
-            origin_expr(settings), "sex", "age_band",
+            "query_type", "team_code", "residence_team", origin_expr(settings), "sex",
+            "age_band", "month", pl.col("person_key").fill_null(pl.lit(None, pl.UInt64)),
         )
-        .agg(query_count=pl.len())
+        .agg(query_count=pl.len().cast(pl.Int64))
+        .with_columns(pl.col("person_key").cast(pl.UInt64))
         .collect()
     )
 
 
-def count_persons(queries: pl.LazyFrame, settings: AnalysisSettings) -> pl.DataFrame:
-    """One row per query_type × benchmark scope × team_code (and ALL) × origin: distinct persons.
+def _scope_cells(person_cells: pl.DataFrame) -> pl.DataFrame:
+    """One row per query_type × scope × team_code (with ALL) × origin × sex × age_band ×
+    residence_team × person_key of linked queries, with `query_count`: the persons behind every
+    numerator.
 
-    Distinct counts do not add up over teams or strata, so they are counted per cell here.
+    Scope ``all`` counts every query made by the team (and, for ALL, in the covered area);
+    ``resident`` only queries of people living in the team's area (for ALL: of anyone living in
+    the covered area, wherever in it they were queried) — METHODS.md §0 benchmark (c).
     """
-    # NOTE: one pass to the distinct (person, team) rows, then four small group-bys: at 50M
-    # queries this takes 3 GB instead of 8 GB (docs/performance.md, fix 3). residence_team is
-    # a person attribute, so it adds no rows.
-    pairs = (
-        queries.filter(pl.col("is_linked"))
-        .select("query_type", "team_code", origin_expr(settings),
-                "person_key", "residence_team")
-        .unique()
-        .collect()
-    )
-    persons = pl.col("person_key").n_unique().alias("person_count")
-    resident = pairs.filter(pl.col("residence_team") == pl.col("team_code"))
-    parts = [
-        pairs.group_by("query_type", "team_code", "origin").agg(persons)
-        .with_columns(scope=pl.lit("all")),
-        pairs.group_by("query_type", "origin").agg(persons)
-        .with_columns(team_code=pl.lit(ALL_TEAMS), scope=pl.lit("all")),
-        resident.group_by("query_type", "team_code", "origin").agg(persons)
-        .with_columns(scope=pl.lit("resident")),
-        pairs.filter(pl.col("residence_team").is_not_null()).group_by("query_type", "origin")
-        .agg(persons).with_columns(team_code=pl.lit(ALL_TEAMS), scope=pl.lit("resident")),
-    ]
-    return pl.concat([p.select("query_type", "scope", "team_code", "origin", "person_count")
-                      for p in parts])
+    linked = person_cells.filter(pl.col("person_key").is_not_null())
+    keys = ["query_type", "origin", "sex", "age_band", "residence_team", "person_key"]
 
+    def summed(frame: pl.DataFrame, team: pl.Expr, scope: str) -> pl.DataFrame:
+        return (
+            frame.group_by(*keys, team.alias("team_code"))
+            .agg(pl.col("query_count").sum())
+            .select("query_type", pl.lit(scope).alias("scope"), *keys[1:], "team_code",
+                    "query_count")
+        )
 
-def _numerators(cells: pl.DataFrame) -> dict[str, pl.DataFrame]:
-    """Per benchmark scope, query counts per query_type × team_code (with ALL) × origin × stratum."""
-    linked = cells.filter(pl.col("origin").is_not_null())
-    keys = ["query_type", "team_code", "origin", *STRATA]
-
-    def with_all(frame: pl.DataFrame) -> pl.DataFrame:
-        teams = frame.group_by(keys).agg(pl.col("query_count").sum())
-        total = frame.group_by([k for k in keys if k != "team_code"]).agg(
-            pl.col("query_count").sum()).with_columns(team_code=pl.lit(ALL_TEAMS))
-        return pl.concat([teams, total.select(teams.columns)])
-
-    everyone = with_all(linked)
-    # NOTE: resident_only keeps queries of people living in the team's area; its ALL row keeps
-    # queries of anyone living in the covered area, wherever in it they were queried.
-    residents = pl.concat([
-        linked.filter(pl.col("residence_team") == pl.col("team_code"))
-        .group_by(keys).agg(pl.col("query_count").sum()),
-        linked.filter(pl.col("residence_team").is_not_null())
-        .group_by([k for k in keys if k != "team_code"]).agg(pl.col("query_count").sum())
-        .with_columns(team_code=pl.lit(ALL_TEAMS)).select(keys + ["query_count"]),
-    ])
-    return {"all": everyone, "resident": residents}
+    resident = linked.filter(pl.col("residence_team") == pl.col("team_code"))
+    in_area = linked.filter(pl.col("residence_team").is_not_null())
+    return pl.concat([
+        summed(linked, pl.col("team_code"), "all"),
+        summed(linked, pl.lit(ALL_TEAMS), "all"),
+        summed(resident, pl.col("team_code"), "resident"),
+        summed(in_area, pl.lit(ALL_TEAMS), "resident"),
+    ]).select("query_type", "scope", "team_code", "origin", "sex", "age_band", "residence_team",
+              "person_key", "query_count")
 
 
 def _denominators(population: pl.DataFrame, settings: AnalysisSettings) -> dict[str, pl.DataFrame]:
@@ -197,87 +200,152 @@ def compute_team_disproportionality(
     queries : core query rows of both query types for the months analysed (core table schema).
     population : core_population (all years; the reference year is chosen for the period).
     months : the export months analysed; they define period_start, period_end and the years.
-    settings : reference origin, confidence level, origin level.
+    settings : reference origin, confidence level, origin level, interval method.
 
     Every team × origin with residents gets a row, also when it has no queries (count 0).
+    Intervals and p-values allow for repeat queries of one person (persons as clusters) unless
+    ``settings.interval_method == "independent_events"``; `interval_method` names which.
+    `person_rate_ratio` compares persons queried per resident (people, not events), age-sex
+    standardised (Mantel–Haenszel risk ratio, Greenland–Robins variance).
     """
-    from assets.stats.rates import rate_ratio_table
-
     period = Period.from_months(months)
     year = choose_population_year(population["year"].unique().to_list(), period)
     pop = population.filter(pl.col("year") == year)
-    cells = aggregate_queries(queries, settings)
-    numerators = _numerators(cells)
-    denominators = _denominators(pop, settings)
-    persons = count_persons(queries, settings)
-    unlinked = cells.filter(pl.col("origin").is_null())
-    unlinked = pl.concat([
-        unlinked.group_by("query_type", "team_code").agg(unlinked_count=pl.col("query_count").sum()),
-        unlinked.group_by("query_type").agg(unlinked_count=pl.col("query_count").sum())
-        .with_columns(team_code=pl.lit(ALL_TEAMS)).select("query_type", "team_code", "unlinked_count"),
-    ])
-    keys = ["team_code", "origin", *STRATA]
-    parts = []
-    for query_type in QUERY_TYPES:
-        for benchmark in BENCHMARKS:
-            scope = "resident" if benchmark == "resident_only" else "all"
-            num = numerators[scope].filter(pl.col("query_type") == query_type).drop("query_type")
-            den = denominators[benchmark]
-            # NOTE: the grid is every stratum with residents; queries in a stratum without
-            # residents (e.g. visitors of an age absent from a small area) cannot be rated and
-            # are reported through query_count only.
-            # NOTE: exposure is the integer population: ratios do not depend on the common
-            # period length, and integer sums are exact in any order (determinism).
-            grid = den.join(num, on=keys, how="left").with_columns(
-                pl.col("query_count").fill_null(0)).sort(keys)
-            ratable = grid.filter(pl.col("population") > 0)
-            crude = rate_ratio_table(
-                ratable, count="query_count", exposure="population", group="origin",
-                reference=settings.reference, by=("team_code",), level=settings.confidence_level,
-            ).select("team_code", "origin", rate_ratio="ratio", rate_ratio_ci_low="ci_low",
-                     rate_ratio_ci_high="ci_high", crude_p_value="p_value")
-            std = rate_ratio_table(
-                ratable, count="query_count", exposure="population", group="origin",
-                reference=settings.reference, by=("team_code",), strata=STRATA,
-                level=settings.confidence_level,
-            ).select("team_code", "origin", std_ratio="ratio", std_ratio_ci_low="ci_low",
-                     std_ratio_ci_high="ci_high", p_value="p_value")
-            totals = num.group_by("team_code", "origin").agg(pl.col("query_count").sum())
-            cell_pop = den.group_by("team_code", "origin").agg(pl.col("population").sum())
-            table = (
-                cell_pop.join(totals, on=["team_code", "origin"], how="left")
-                .with_columns(pl.col("query_count").fill_null(0))
-                .join(crude, on=["team_code", "origin"], how="left")
-                .join(std, on=["team_code", "origin"], how="left")
-                .join(persons.filter((pl.col("query_type") == query_type)
-                                     & (pl.col("scope") == scope)).drop("query_type", "scope"),
-                      on=["team_code", "origin"], how="left")
-                .join(unlinked.filter(pl.col("query_type") == query_type).drop("query_type"),
-                      on="team_code", how="left")
-                .with_columns(
-                    pl.col("person_count").fill_null(0),
-                    pl.col("unlinked_count").fill_null(0),
-                    query_type=pl.lit(query_type),
-                    benchmark=pl.lit(benchmark),
-                )
-            )
-            parts.append(table)
+    person_cells = count_person_cells(queries, settings)
+    table = _period_table(person_cells, pop, period, settings)
     # NOTE: sorted before the steps that combine rows (BH, shrinkage): group-by output order
     # varies between runs, and float results must not.
-    table = pl.concat(parts, how="diagonal_relaxed").sort(
+    table = table.sort(
         "query_type", "benchmark", pl.col("team_code") == ALL_TEAMS, "team_code", "origin")
     table = _add_bounds(table, settings)
-    table = _add_multiplicity(table, settings)
+    table = _add_q_values(table, settings)
     return (
         table.with_columns(
             period_start=pl.lit(period.start),
             period_end=pl.lit(period.end),
             queries_per_1000=pl.when(pl.col("population") > 0).then(
                 pl.col("query_count") / pl.col("population") / period.years * 1000),
+            interval_method=pl.lit(settings.interval_method),
         )
         .select(OUTPUT_COLUMNS)
         .sort("query_type", "benchmark", pl.col("team_code") == ALL_TEAMS, "team_code", "origin")
     )
+
+
+def _period_table(
+    person_cells: pl.DataFrame, pop: pl.DataFrame, period: Period, settings: AnalysisSettings
+) -> pl.DataFrame:
+    """The rows of one period: counts, ratios, person ratios and shrinkage (no bounds or q)."""
+    from assets.stats.clusters import count_cross_products
+    from assets.stats.rates import rate_ratio_table
+
+    cells = person_cells.filter(pl.col("month").is_in(period.months))
+    scoped = _scope_cells(cells)
+    strata_keys = ["query_type", "scope", "team_code", "origin", *STRATA]
+    numerators = scoped.group_by(strata_keys).agg(
+        pl.col("query_count").sum(), person_count=pl.len().cast(pl.Int64))
+    persons = scoped.group_by("query_type", "scope", "team_code", "origin").agg(
+        person_count=pl.col("person_key").n_unique().cast(pl.Int64))
+    cross = None
+    if settings.interval_method == "person_clustered":
+        # NOTE: the residents of one team, origin and stratum are one pool of people with the
+        # same expected count (those never queried included): variances are taken around the
+        # pool's mean. Visitors from outside the area come from no known pool.
+        pools = pop.with_columns(origin=_origin_expr_pop(settings)).group_by(
+            "team_code", "origin", *STRATA).agg(pool_size=pl.col("population").sum()).rename(
+            {"team_code": "residence_team"})
+        cross = count_cross_products(
+            scoped, cluster="person_key", count="query_count",
+            keys=("query_type", "scope", "team_code", "origin"), strata=STRATA, pool_sizes=pools)
+    unlinked = cells.filter(pl.col("person_key").is_null())
+    unlinked = pl.concat([
+        unlinked.group_by("query_type", "team_code").agg(unlinked_count=pl.col("query_count").sum()),
+        unlinked.group_by("query_type").agg(unlinked_count=pl.col("query_count").sum())
+        .with_columns(team_code=pl.lit(ALL_TEAMS)).select("query_type", "team_code", "unlinked_count"),
+    ])
+    denominators = _denominators(pop, settings)
+    keys = ["team_code", "origin", *STRATA]
+    ratio_kwargs = dict(exposure="population", group="origin", reference=settings.reference,
+                        by=("team_code",), level=settings.confidence_level)
+    parts = []
+    for query_type in QUERY_TYPES:
+        for benchmark in BENCHMARKS:
+            scope = "resident" if benchmark == "resident_only" else "all"
+
+            def of_cell(frame: pl.DataFrame) -> pl.DataFrame:
+                return frame.filter((pl.col("query_type") == query_type)
+                                    & (pl.col("scope") == scope)).drop("query_type", "scope")
+
+            num = of_cell(numerators)
+            # NOTE: the grid is every stratum with residents; queries in a stratum without
+            # residents (e.g. visitors of an age absent from a small area) cannot be rated and
+            # are reported through query_count only.
+            # NOTE: exposure is the integer population: ratios do not depend on the common
+            # period length, and integer sums are exact in any order (determinism).
+            grid = denominators[benchmark].join(num, on=keys, how="left").with_columns(
+                pl.col("query_count", "person_count").fill_null(0)).sort(keys)
+            ratable = grid.filter(pl.col("population") > 0)
+            cell_cross = of_cell(cross) if cross is not None else None
+            crude = rate_ratio_table(
+                ratable, count="query_count", cross_products=cell_cross, **ratio_kwargs,
+            ).select("team_code", "origin", rate_ratio="ratio", rate_ratio_ci_low="ci_low",
+                     rate_ratio_ci_high="ci_high")
+            std = rate_ratio_table(
+                ratable, count="query_count", strata=STRATA, cross_products=cell_cross,
+                **ratio_kwargs,
+            ).select("team_code", "origin", std_ratio="ratio", std_ratio_ci_low="ci_low",
+                     std_ratio_ci_high="ci_high", p_value="p_value",
+                     design_effect="design_effect")
+            people = rate_ratio_table(
+                ratable, count="person_count", strata=STRATA, outcome="persons", **ratio_kwargs,
+            ).select("team_code", "origin", person_rate_ratio="ratio",
+                     person_rate_ratio_ci_low="ci_low", person_rate_ratio_ci_high="ci_high")
+            shrunk = _shrink(ratable, std, settings)
+            totals = num.group_by("team_code", "origin").agg(pl.col("query_count").sum())
+            cell_pop = denominators[benchmark].group_by("team_code", "origin").agg(
+                pl.col("population").sum())
+            table = (
+                cell_pop.join(totals, on=["team_code", "origin"], how="left")
+                .with_columns(pl.col("query_count").fill_null(0))
+                .join(crude, on=["team_code", "origin"], how="left")
+                .join(std, on=["team_code", "origin"], how="left")
+                .join(people, on=["team_code", "origin"], how="left")
+                .join(shrunk, on=["team_code", "origin"], how="left")
+                .join(of_cell(persons), on=["team_code", "origin"], how="left")
+                .join(unlinked.filter(pl.col("query_type") == query_type).drop("query_type"),
+                      on="team_code", how="left")
+                .with_columns(
+                    pl.col("person_count").fill_null(0),
+                    pl.col("unlinked_count").fill_null(0).cast(pl.Int64),
+                    query_type=pl.lit(query_type),
+                    benchmark=pl.lit(benchmark),
+                )
+                .drop("design_effect")
+            )
+            parts.append(table)
+    return pl.concat(parts, how="diagonal_relaxed")
+
+
+def _shrink(ratable: pl.DataFrame, std: pl.DataFrame, settings: AnalysisSettings) -> pl.DataFrame:
+    """Shrunk standardised ratios of the teams (not ALL) per origin (METHODS.md §4): the
+    Poisson–lognormal model of `assets.stats.shrinkage.shrink_ratios_within` on the same strata
+    as std_ratio, each team's likelihood divided by its std_ratio design effect."""
+    from assets.stats.shrinkage import shrink_ratios_within
+
+    teams = ratable.filter(pl.col("team_code") != ALL_TEAMS)
+    ref = teams.filter(pl.col("origin") == settings.reference).select(
+        "team_code", *STRATA, ref_count="query_count", ref_exposure="population")
+    paired = (
+        teams.filter(pl.col("origin") != settings.reference)
+        .join(ref, on=["team_code", *STRATA], how="inner")
+        .join(std.select("team_code", "origin", "design_effect"), on=["team_code", "origin"],
+              how="left")
+        .rename({"query_count": "count", "population": "exposure"})
+    )
+    return shrink_ratios_within(
+        paired, unit="team_code", by="origin", design_effect="design_effect",
+        level=settings.confidence_level,
+    ).select("team_code", "origin", "shrunk_ratio", "shrunk_ci_low", "shrunk_ci_high")
 
 
 def _add_bounds(table: pl.DataFrame, settings: AnalysisSettings) -> pl.DataFrame:
@@ -302,32 +370,14 @@ def _add_bounds(table: pl.DataFrame, settings: AnalysisSettings) -> pl.DataFrame
     ).drop("_row", "ref_count", "ref_population")
 
 
-def _add_multiplicity(table: pl.DataFrame, settings: AnalysisSettings) -> pl.DataFrame:
-    """BH q-values over every non-reference test of the run; empirical-Bayes shrinkage of the
-    standardised log ratios across teams, per query type × benchmark × origin (METHODS.md §4)."""
-    from scipy.stats import norm
-
-    from assets.stats.shrinkage import bh_q_values, shrink_log_ratios_within
+def _add_q_values(table: pl.DataFrame, settings: AnalysisSettings) -> pl.DataFrame:
+    """Benjamini–Hochberg q-values over every non-reference test of the run (METHODS.md §4)."""
+    from assets.stats.shrinkage import bh_q_values
 
     table = table.with_row_index("_id")
     tested = table.filter((pl.col("origin") != settings.reference) & pl.col("p_value").is_not_null())
-    table = table.join(tested.select("_id", q_value=bh_q_values(tested["p_value"])),
-                       on="_id", how="left")
-    # NOTE: the standard error of log std_ratio is recovered from its symmetric Wald interval.
-    z = norm.ppf(0.5 + settings.confidence_level / 2)
-    teams = tested.filter(
-        (pl.col("team_code") != ALL_TEAMS) & (pl.col("std_ratio") > 0)
-        & (pl.col("std_ratio_ci_low") > 0) & pl.col("std_ratio_ci_high").is_finite()
-    ).with_columns(
-        _log=pl.col("std_ratio").log(),
-        _se=(pl.col("std_ratio_ci_high").log() - pl.col("std_ratio_ci_low").log()) / (2 * z),
-    )
-    shrunk = shrink_log_ratios_within(
-        teams.select("_id", "query_type", "benchmark", "origin", "_log", "_se"),
-        log_ratio="_log", std_error="_se", by=("query_type", "benchmark", "origin"),
-        level=settings.confidence_level,
-    ).select("_id", "shrunk_ratio", "shrunk_ci_low", "shrunk_ci_high")
-    return table.join(shrunk, on="_id", how="left").sort("_id").drop("_id")
+    return table.join(tested.select("_id", q_value=bh_q_values(tested["p_value"])),
+                      on="_id", how="left").sort("_id").drop("_id")
 
 
 def compute_thematic_disproportionality(
@@ -383,7 +433,9 @@ def compute_count_models(
 
     Cells are team × origin × sex × age band with residents (team_residents benchmark);
     log E[queries] = log(residents) + origin + team + sex × age band, treatment-coded against
-    the reference origin, the first team and the first stratum.
+    the reference origin, the first team and the first stratum. Standard errors are
+    cluster-robust with persons as clusters unless the settings ask for independent events;
+    a level without any query is reported as not estimable (`is_estimable` false, no ratio).
     """
     from assets.stats.models import exponentiate_coefficients, fit_count_model
 
@@ -391,29 +443,42 @@ def compute_count_models(
     year = choose_population_year(population["year"].unique().to_list(), period)
     pop = population.filter(pl.col("year") == year).with_columns(
         origin=_origin_expr_pop(settings))
-    cells = _numerators(aggregate_queries(queries, settings))["all"].filter(
-        pl.col("team_code") != ALL_TEAMS)
-    den = pop.group_by("team_code", "origin", *STRATA).agg(pl.col("population").sum())
+    scoped = _scope_cells(count_person_cells(queries, settings).filter(
+        pl.col("month").is_in(period.months))).filter(
+        (pl.col("scope") == "all") & (pl.col("team_code") != ALL_TEAMS))
+    cell_keys = ["team_code", "origin", *STRATA]
+    den = pop.group_by(cell_keys).agg(pl.col("population").sum())
     parts = []
     for query_type in QUERY_TYPES:
+        persons = scoped.filter(pl.col("query_type") == query_type)
         frame = (
-            den.join(cells.filter(pl.col("query_type") == query_type).drop("query_type"),
-                     on=["team_code", "origin", *STRATA], how="left")
+            den.join(persons.group_by(cell_keys).agg(pl.col("query_count").sum()),
+                     on=cell_keys, how="left")
             .with_columns(pl.col("query_count").fill_null(0),
                           stratum=pl.col("sex") + " " + pl.col("age_band"))
             .filter(pl.col("population") > 0)
-            .sort("team_code", "origin", *STRATA)
+            .sort(cell_keys)
+            .with_row_index("row")
         )
+        if frame["query_count"].sum() == 0:
+            continue  # NOTE: no queries of this type (e.g. a theme without plates): no model.
+        # NOTE: queries of a stratum or team without residents cannot enter a model with a
+        # log-population offset; they are the same ones the rate tables leave unrated.
+        clusters = None
+        if settings.interval_method == "person_clustered":
+            clusters = persons.join(frame.select("row", *cell_keys), on=cell_keys).select(
+                pl.col("row").cast(pl.Int64), cluster="person_key", count="query_count")
         for family in families:
             fit = fit_count_model(
                 frame, count="query_count", exposure="population",
                 factors=("origin", "team_code", "stratum"), family=family,
-                references={"origin": settings.reference},
+                references={"origin": settings.reference}, clusters=clusters,
             )
             ratios = exponentiate_coefficients(fit, level=settings.confidence_level)
             parts.append(ratios.with_columns(
                 query_type=pl.lit(query_type),
                 family=pl.lit(family),
+                interval_method=pl.lit(settings.interval_method),
                 dispersion=pl.lit(fit.dispersion),
                 alpha=pl.lit(fit.alpha, pl.Float64),
                 deviance=pl.lit(fit.deviance),
@@ -422,6 +487,8 @@ def compute_count_models(
                 period_start=pl.lit(period.start),
                 period_end=pl.lit(period.end),
             ))
+    if not parts:
+        return pl.DataFrame()
     table = pl.concat(parts, how="diagonal_relaxed")
     first = ["period_start", "period_end", "query_type", "family"]
     return table.select(first + [c for c in table.columns if c not in first])

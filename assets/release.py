@@ -55,7 +55,7 @@ SPECS: dict[str, DisclosureSpec] = {
     "out_team_disproportionality": TEAM_SPEC,
     "out_thematic_disproportionality": replace(
         TEAM_SPEC, key_columns=("theme", *TEAM_SPEC.key_columns),
-        passthrough_columns=("theme_fingerprint",)),
+        passthrough_columns=(*TEAM_SPEC.passthrough_columns, "theme_fingerprint")),
     "out_outcome_test": DisclosureSpec(
         key_columns=("query_type", "team_code", "origin"),
         event_counts=("hit_count",),
@@ -64,10 +64,10 @@ SPECS: dict[str, DisclosureSpec] = {
         estimate_columns=(
             "hit_rate", "hit_rate_ci_low", "hit_rate_ci_high", "hit_rate_diff",
             "hit_rate_diff_ci_low", "hit_rate_diff_ci_high", "mean_team_hit_rate",
-            "mean_team_hit_rate_diff",
+            "mean_team_hit_rate_diff", "design_effect",
         ),
         margins=(Margin("team_code", ALL_TEAMS),),
-        passthrough_columns=("team_count", "mean_team_diff_team_count"),
+        passthrough_columns=("team_count", "mean_team_diff_team_count", "interval_method"),
     ),
     "out_repeat_checks": DisclosureSpec(
         key_columns=("query_type", "team_code", "origin"),
@@ -78,7 +78,8 @@ SPECS: dict[str, DisclosureSpec] = {
         count_columns=("proco_query_count",),
         estimate_columns=(
             "queries_per_person", "queries_per_person_ratio", "share_queried_2plus",
-            "share_queried_5plus", "gini", "proco_mean", "proco_median", "proco_p90",
+            "share_queried_5plus", "gini", "gini_poisson_floor", "proco_mean", "proco_median",
+            "proco_p90",
             "proco_share_1plus", "proco_share_5plus",
         ),
         margins=(Margin("team_code", ALL_TEAMS),),
@@ -96,7 +97,7 @@ SPECS: dict[str, DisclosureSpec] = {
                           "deviance"),
         # NOTE: model coefficients pool all cells of a factor level; the fit's size is
         # descriptive, not a count of persons.
-        passthrough_columns=("df_resid", "cell_count"),
+        passthrough_columns=("df_resid", "cell_count", "interval_method", "is_estimable"),
     ),
 }
 """Disclosure spec per publishable table."""

@@ -33,7 +33,7 @@ import polars as pl
 import vl_convert as vlc
 
 from assets.schema import ALL_TEAMS, ORIGIN_CODES, ORIGINS
-from assets.stats.shrinkage import funnel_limits
+from assets.stats.shrinkage import estimate_funnel_overdispersion, funnel_limits
 
 TEAM_TABLE = "out_team_disproportionality"
 SUITABILITY_TABLE = "out_data_suitability"
@@ -73,8 +73,10 @@ _ESTIMATORS = (
     ("crude", "rate_ratio", "rate_ratio_ci_low", "rate_ratio_ci_high"),
     ("age-sex standardised", "std_ratio", "std_ratio_ci_low", "std_ratio_ci_high"),
     ("shrunk", "shrunk_ratio", "shrunk_ci_low", "shrunk_ci_high"),
+    ("persons queried (standardised)", "person_rate_ratio", "person_rate_ratio_ci_low",
+     "person_rate_ratio_ci_high"),
 )
-_ESTIMATOR_COLOURS = ("#8c8c8c", "#1f5fa8", "#d9741c")
+_ESTIMATOR_COLOURS = ("#8c8c8c", "#1f5fa8", "#d9741c", "#2a8c55")
 _BENCHMARK_LABELS = {
     "team_residents": "residents of the team's area",
     "area_residents": "residents of the whole covered area",
@@ -871,6 +873,9 @@ def _team_detail_table(frame: pl.DataFrame) -> str:
             ("q_value", _col("q-value", "q_value", _fmt_p)),
             ("shrunk_ratio", _col("Shrunk ratio", "shrunk_ratio", _fmt_ratio)),
             ("shrunk_ci_low", _ci_col("95% CI", "shrunk_ci_low", "shrunk_ci_high")),
+            ("person_rate_ratio", _col("Persons ratio", "person_rate_ratio", _fmt_ratio)),
+            ("person_rate_ratio_ci_low", _ci_col("95% CI", "person_rate_ratio_ci_low",
+                                                 "person_rate_ratio_ci_high")),
         ],
     )
     rows = _sorted_rows(frame, ("team_code", "origin"))
@@ -893,8 +898,11 @@ def _disproportionality_html(frame: pl.DataFrame, context: ReportContext, figure
             f"with 95% intervals, for each team and for all teams together. Estimates shown: "
             f"{_esc(', '.join(present))}. The crude ratio compares rates as they are; the "
             f"standardised ratio compares people of the same age and sex; the shrunk ratio pulls "
-            f"small teams towards the all-team value to temper chance extremes. Suppressed cells "
-            f"are left out of the figures.",
+            f"small teams towards the all-team value to temper chance extremes; the persons ratio "
+            f"compares the share of residents queried at least once (people, not queries). The "
+            f"intervals allow for repeat checks: the same person queried again and again counts "
+            f"as one cluster of queries, not as independent events. Suppressed cells are left out "
+            f"of the figures.",
             _esc(note) if note else "",
         )
     ]
@@ -922,9 +930,10 @@ def _funnel_html(frame: pl.DataFrame, context: ReportContext, figures: _Figures)
     if not needed <= set(frame.columns):
         return _paragraphs("The table lacks the columns for a funnel plot.")
     method = (
-        "Control limits: exact Poisson limits around a ratio of 1 (Spiegelhalter 2005), "
-        "without an overdispersion factor, so more teams fall outside them than chance alone "
-        "would put there."
+        "Control limits: exact Poisson limits around a ratio of 1 (Spiegelhalter 2005), widened "
+        "by an overdispersion factor estimated from the plotted teams themselves (repeat checks "
+        "of the same people and differences between areas make teams vary more than Poisson "
+        "chance)."
     )
     parts = [
         _paragraphs(
@@ -955,10 +964,13 @@ def _funnel_html(frame: pl.DataFrame, context: ReportContext, figures: _Figures)
             continue
         expected = [r["expected"] for r in rows]
         grid = np.geomspace(min(expected) / 1.2, max(expected) * 1.2, 60)
+        # NOTE: φ from the plotted points (winsorised z-scores); 1 with fewer than two points.
+        phi = (estimate_funnel_overdispersion([r["ratio"] * r["expected"] for r in rows], expected)
+               if len(rows) >= 2 else 1.0)
         limits = [
             {"expected": r["expected"], "ratio": r[side], "coverage": f"{100 * r['level']:g}%",
              "limit": f"{100 * r['level']:g}% {side[6:]}"}
-            for r in funnel_limits(grid).iter_rows(named=True)
+            for r in funnel_limits(grid, overdispersion=phi).iter_rows(named=True)
             for side in ("limit_low", "limit_high")
             if r[side] > 0
         ]

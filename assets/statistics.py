@@ -28,6 +28,9 @@ class AnalysisConfig(dg.Config):
     origin_level: str = "code"
     disclosure_threshold: int = 10
     disclosure_round_to: int = 0
+    interval_method: str = "person_clustered"
+    """person_clustered (default: repeat queries of one person are not independent) or
+    independent_events (every query independent, as in the published cases)."""
 
     def settings(self) -> AnalysisSettings:
         return AnalysisSettings(**{k: getattr(self, k) for k in AnalysisSettings.__dataclass_fields__})
@@ -70,8 +73,9 @@ def out_team_disproportionality(
 ) -> dg.Output[pl.DataFrame]:
     """One row per period × query_type × benchmark × team_code (and ALL) × origin: query counts,
     persons, residents, queries per 1,000 per year, crude and age-sex standardised rate ratios vs
-    the reference origin with exact/Greenland–Robins CIs, BH q-values, shrunk ratios and
-    missing-origin bounds (DESIGN.md §5, METHODS.md §0–4, §8)."""
+    the reference origin with intervals that treat persons as clusters of queries, persons
+    queried per resident against the reference (person_rate_ratio), BH q-values, shrunk ratios
+    and missing-origin bounds (DESIGN.md §5, METHODS.md §0–4, §8, §8b)."""
     settings = config.settings()
     queries = all_queries(core_person_queries, core_plate_queries)
     months = months_of(queries)
@@ -140,7 +144,8 @@ def out_outcome_test(
     settings = config.settings()
     queries = all_queries(core_person_queries, core_plate_queries)
     table = compute_outcome_test(queries.with_columns(origin_expr(settings)),
-                                 reference=settings.reference, level=settings.confidence_level)
+                                 reference=settings.reference, level=settings.confidence_level,
+                                 clustered=settings.interval_method == "person_clustered")
     return stamped(table, settings, months_of(queries))
 
 

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import math
 from datetime import date
 
 import polars as pl
 import pytest
+from scipy import stats
 
 from assets.disproportionality import (
     AnalysisSettings,
@@ -31,20 +33,30 @@ def queries() -> pl.LazyFrame:
     spec = [("T1", "T1", "NL", 1, 20), ("T1", "T1", "MA", 2, 30), ("T1", "T2", "MA", 3, 10),
             ("T1", None, "NL", 4, 5), ("T2", "T2", "NL", 5, 40), ("T2", "T2", "MA", 6, 0)]
     for team, home, origin, key, n in spec:
-        rows += [{"query_type": "person", "team_code": team, "residence_team": home,
-                  "origin": origin, "origin_group": "Nederland" if origin == "NL" else "Buiten Europa",
+        rows += [{"query_type": "person", "month": "2025-01", "team_code": team,
+                  "residence_team": home, "origin": origin,
+                  "origin_group": "Nederland" if origin == "NL" else "Buiten Europa",
                   "sex": "M", "age_band": "15-24", "person_key": key, "is_linked": True}] * n
-    rows += [{"query_type": "person", "team_code": "T2", "residence_team": None, "origin": None,
-              "origin_group": None, "sex": None, "age_band": None, "person_key": None,
-              "is_linked": False}] * 7
+    rows += [{"query_type": "person", "month": "2025-01", "team_code": "T2", "residence_team": None,
+              "origin": None, "origin_group": None, "sex": None, "age_band": None,
+              "person_key": None, "is_linked": False}] * 7
     frame = pl.DataFrame(rows, schema_overrides={"person_key": pl.UInt64})
     return pl.concat([frame, frame.with_columns(query_type=pl.lit("plate")).head(0)]).lazy()
 
 
+MONTHS = [f"2025-{m:02d}" for m in range(1, 13)]
+
+
 @pytest.fixture(scope="module")
 def table() -> pl.DataFrame:
-    return compute_team_disproportionality(queries(), population(),
-                                           months=["2025-01", "2025-12"])
+    return compute_team_disproportionality(queries(), population(), months=MONTHS)
+
+
+@pytest.fixture(scope="module")
+def independent() -> pl.DataFrame:
+    return compute_team_disproportionality(
+        queries(), population(), months=MONTHS,
+        settings=AnalysisSettings(interval_method="independent_events"))
 
 
 def cell(table, benchmark, team, origin, query_type="person") -> dict:
@@ -112,9 +124,48 @@ def test_q_values_cover_every_test_of_the_run(table):
 
 def test_origin_groups():
     grouped = compute_team_disproportionality(
-        queries(), population(), months=["2025-01"],
+        queries(), population(), months=MONTHS,
         settings=AnalysisSettings(origin_level="group"))
     assert set(grouped["origin"]) == {"Nederland", "Buiten Europa"}
     ref = grouped.filter(query_type="person", origin="Nederland", benchmark="team_residents",
                          team_code="T1")
     assert ref["rate_ratio"].to_list() == [1.0]
+
+
+def test_intervals_treat_persons_as_clusters(table, independent):
+    # T1, MA: person 2 (resident of T1, 500 MA residents) queried 30 times and person 3
+    # (resident of T2, 100) ten times; NL: person 1 (T1, 1000) 20 times, person 4 (a visitor) 5.
+    # Variance of a count: Σ (n - pool mean)² over each pool of residents, Σ n² for visitors.
+    ma = cell(table, "team_residents", "T1", "MA")
+    var_ma = (30**2 - 30**2 / 500) + (10**2 - 10**2 / 100)
+    var_nl = (20**2 - 20**2 / 1000) + 5**2
+    # Effective counts (Korn-Graubard): each count and its exposure divided by its design effect.
+    deff_ma, deff_nl = var_ma / 40, var_nl / 25
+    a, b = 40 / deff_ma, 25 / deff_nl
+    low_pi = stats.beta.ppf(0.025, a, b + 1)
+    high_pi = stats.beta.ppf(0.975, a + 1, b)
+    scale = (1000 / deff_nl) / (500 / deff_ma)
+    assert ma["interval_method"] == "person_clustered"
+    assert ma["rate_ratio_ci_low"] == pytest.approx(low_pi / (1 - low_pi) * scale)
+    assert ma["rate_ratio_ci_high"] == pytest.approx(high_pi / (1 - high_pi) * scale)
+    # one stratum: Mantel-Haenszel's cluster variance is Σn²/a² + Σm²/b² on the log scale
+    se = math.sqrt(var_ma / 40**2 + var_nl / 25**2)
+    assert ma["std_ratio_ci_low"] == pytest.approx(ma["std_ratio"] * math.exp(-stats.norm.ppf(0.975) * se))
+    # the independent-event intervals are the old, far narrower ones
+    plain = cell(independent, "team_residents", "T1", "MA")
+    assert plain["interval_method"] == "independent_events"
+    assert plain["rate_ratio"] == ma["rate_ratio"] and plain["std_ratio"] == ma["std_ratio"]
+    assert plain["rate_ratio_ci_low"] > ma["rate_ratio_ci_low"]
+    assert plain["std_ratio_ci_high"] < ma["std_ratio_ci_high"]
+    assert plain["p_value"] < ma["p_value"]
+
+
+def test_person_rate_ratio_counts_people_not_queries(table):
+    # T1 queried 2 MA persons (500 residents) and 2 NL persons (1000): 2.0, while the query
+    # ratio is 3.2. One stratum: the Mantel-Haenszel risk ratio is the crude one, with the
+    # log risk ratio's variance 1/a - 1/N1 + 1/b - 1/N0.
+    ma = cell(table, "team_residents", "T1", "MA")
+    assert ma["person_rate_ratio"] == pytest.approx(2.0)
+    se = math.sqrt(1 / 2 - 1 / 500 + 1 / 2 - 1 / 1000)
+    assert ma["person_rate_ratio_ci_high"] == pytest.approx(2.0 * math.exp(stats.norm.ppf(0.975) * se))
+    assert cell(table, "team_residents", "T1", "NL")["person_rate_ratio"] == 1.0
