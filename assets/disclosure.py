@@ -208,7 +208,8 @@ class DisclosureSpec:
 
 
 TEAM_DISPROPORTIONALITY_SPEC = DisclosureSpec(
-    key_columns=("period_start", "period_end", "query_type", "benchmark", "team_code", "origin"),
+    key_columns=("period", "period_start", "period_end", "query_type", "benchmark", "team_code",
+                 "origin"),
     person_count="person_count",
     event_counts=("query_count",),
     # NOTE: population is a CBS count (already rounded to 5 by CBS); it is treated as a published

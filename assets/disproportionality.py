@@ -22,7 +22,7 @@ residents of the whole covered area, (c) only queries of residents of the team's
 STRATA = ("sex", "age_band")
 
 OUTPUT_COLUMNS = (
-    "period_start", "period_end", "query_type", "benchmark", "team_code", "origin",
+    "period", "period_start", "period_end", "query_type", "benchmark", "team_code", "origin",
     "query_count", "person_count", "population", "queries_per_1000",
     "rate_ratio", "rate_ratio_ci_low", "rate_ratio_ci_high",
     "std_ratio", "std_ratio_ci_low", "std_ratio_ci_high", "interval_method",
@@ -74,28 +74,57 @@ class AnalysisSettings:
 
 @dataclass(frozen=True)
 class Period:
-    """The inclusive dates covered by a set of export months, and its length in years."""
+    """The inclusive dates covered by a set of export months, its label and its length in years.
+
+    Labels (DESIGN.md §5): ``2025-Q3`` for a complete calendar quarter, ``2025`` for a complete
+    calendar year, ``2025-01..2026-06`` for the whole range of months analysed.
+    """
 
     start: date
     end: date
 
     months: tuple[str, ...] = ()
     """The export months the period covers (YYYY-MM)."""
+    label: str = ""
+    kind: Literal["quarter", "year", "range"] = "range"
 
     @classmethod
-    def from_months(cls, months: list[str]) -> Period:
+    def from_months(cls, months: list[str], *, label: str = "",
+                    kind: Literal["quarter", "year", "range"] = "range") -> Period:
         if not months:
             raise ValueError("no months to analyse")
         first, last = min(months), max(months)
         y0, m0 = map(int, first.split("-"))
         y1, m1 = map(int, last.split("-"))
         return cls(date(y0, m0, 1), date(y1, m1, calendar.monthrange(y1, m1)[1]),
-                   tuple(sorted(months)))
+                   tuple(sorted(months)), label or f"{first}..{last}", kind)
 
     @property
     def years(self) -> float:
         # NOTE: rates are per year of the period: days / 365.25.
         return ((self.end - self.start).days + 1) / 365.25
+
+
+def list_periods(months: list[str]) -> list[Period]:
+    """The periods of a run (DESIGN.md §5), in the order of the output: every complete calendar
+    quarter, every complete calendar year, then the whole range of `months`.
+
+    A quarter or year is complete when every one of its months is among `months` (an export
+    month that is missing makes its quarter and year incomplete; the range still spans it).
+    When the range is itself a calendar year or quarter, both rows appear with their own labels.
+    """
+    present = sorted(set(months))
+    quarters, years = [], []
+    for year in sorted({int(m[:4]) for m in present}):
+        for quarter in range(1, 5):
+            wanted = [f"{year}-{m:02d}" for m in range(3 * quarter - 2, 3 * quarter + 1)]
+            if set(wanted) <= set(present):
+                quarters.append(Period.from_months(wanted, label=f"{year}-Q{quarter}",
+                                                   kind="quarter"))
+        wanted = [f"{year}-{m:02d}" for m in range(1, 13)]
+        if set(wanted) <= set(present):
+            years.append(Period.from_months(wanted, label=str(year), kind="year"))
+    return [*quarters, *years, Period.from_months(present)]
 
 
 def choose_population_year(years: list[int], period: Period) -> int:
@@ -132,17 +161,17 @@ def count_person_cells(queries: pl.LazyFrame, settings: AnalysisSettings) -> pl.
     )
 
 
-def _scope_cells(person_cells: pl.DataFrame) -> pl.DataFrame:
+def _scope_cells(person_cells: pl.DataFrame, extra: tuple[str, ...] = ()) -> pl.DataFrame:
     """One row per query_type × scope × team_code (with ALL) × origin × sex × age_band ×
-    residence_team × person_key of linked queries, with `query_count`: the persons behind every
-    numerator.
+    residence_team × person_key (× `extra` columns, e.g. a quarter) of linked queries, with
+    `query_count`: the persons behind every numerator.
 
     Scope ``all`` counts every query made by the team (and, for ALL, in the covered area);
     ``resident`` only queries of people living in the team's area (for ALL: of anyone living in
     the covered area, wherever in it they were queried) — METHODS.md §0 benchmark (c).
     """
     linked = person_cells.filter(pl.col("person_key").is_not_null())
-    keys = ["query_type", "origin", "sex", "age_band", "residence_team", "person_key"]
+    keys = ["query_type", "origin", "sex", "age_band", "residence_team", *extra, "person_key"]
 
     def summed(frame: pl.DataFrame, team: pl.Expr, scope: str) -> pl.DataFrame:
         return (
@@ -160,7 +189,18 @@ def _scope_cells(person_cells: pl.DataFrame) -> pl.DataFrame:
         summed(resident, pl.col("team_code"), "resident"),
         summed(in_area, pl.lit(ALL_TEAMS), "resident"),
     ]).select("query_type", "scope", "team_code", "origin", "sex", "age_band", "residence_team",
-              "person_key", "query_count")
+              *extra, "person_key", "query_count")
+
+
+def resident_pools(population: pl.DataFrame, settings: AnalysisSettings) -> pl.DataFrame:
+    """One row per residence_team × origin × sex × age_band: `pool_size`, its residents — the
+    pools of people whose query counts vary around one mean (`count_cross_products`)."""
+    return (
+        population.with_columns(origin=_origin_expr_pop(settings))
+        .group_by("team_code", "origin", *STRATA)
+        .agg(pool_size=pl.col("population").sum())
+        .rename({"team_code": "residence_team"})
+    )
 
 
 def _denominators(population: pl.DataFrame, settings: AnalysisSettings) -> dict[str, pl.DataFrame]:
@@ -193,13 +233,15 @@ def compute_team_disproportionality(
     months: list[str],
     settings: AnalysisSettings = AnalysisSettings(),
 ) -> pl.DataFrame:
-    """One row per query_type × benchmark × team_code (and ALL) × origin: counts, rates, ratios.
+    """One row per period × query_type × benchmark × team_code (and ALL) × origin: counts,
+    rates, ratios.
 
     Parameters
     ----------
     queries : core query rows of both query types for the months analysed (core table schema).
-    population : core_population (all years; the reference year is chosen for the period).
-    months : the export months analysed; they define period_start, period_end and the years.
+    population : core_population (all years; the reference year is chosen per period).
+    months : the export months analysed; they define the periods (`list_periods`: every
+        complete quarter and calendar year, and the whole range).
     settings : reference origin, confidence level, origin level, interval method.
 
     Every team × origin with residents gets a row, also when it has no queries (count 0).
@@ -208,27 +250,30 @@ def compute_team_disproportionality(
     `person_rate_ratio` compares persons queried per resident (people, not events), age-sex
     standardised (Mantel–Haenszel risk ratio, Greenland–Robins variance).
     """
-    period = Period.from_months(months)
-    year = choose_population_year(population["year"].unique().to_list(), period)
-    pop = population.filter(pl.col("year") == year)
     person_cells = count_person_cells(queries, settings)
-    table = _period_table(person_cells, pop, period, settings)
-    # NOTE: sorted before the steps that combine rows (BH, shrinkage): group-by output order
-    # varies between runs, and float results must not.
-    table = table.sort(
-        "query_type", "benchmark", pl.col("team_code") == ALL_TEAMS, "team_code", "origin")
-    table = _add_bounds(table, settings)
-    table = _add_q_values(table, settings)
-    return (
-        table.with_columns(
+    years = population["year"].unique().to_list()
+    parts = []
+    for order, period in enumerate(list_periods(months)):
+        pop = population.filter(pl.col("year") == choose_population_year(years, period))
+        parts.append(_period_table(person_cells, pop, period, settings).with_columns(
+            _order=pl.lit(order),
+            period=pl.lit(period.label),
             period_start=pl.lit(period.start),
             period_end=pl.lit(period.end),
             queries_per_1000=pl.when(pl.col("population") > 0).then(
                 pl.col("query_count") / pl.col("population") / period.years * 1000),
-            interval_method=pl.lit(settings.interval_method),
-        )
+        ))
+    # NOTE: sorted before the steps that combine rows (BH, shrinkage): group-by output order
+    # varies between runs, and float results must not.
+    order = ("_order", "query_type", "benchmark", pl.col("team_code") == ALL_TEAMS, "team_code",
+             "origin")
+    table = pl.concat(parts, how="diagonal_relaxed").sort(*order)
+    table = _add_bounds(table, settings)
+    table = _add_q_values(table, settings)
+    return (
+        table.sort(*order)
+        .with_columns(interval_method=pl.lit(settings.interval_method))
         .select(OUTPUT_COLUMNS)
-        .sort("query_type", "benchmark", pl.col("team_code") == ALL_TEAMS, "team_code", "origin")
     )
 
 
@@ -251,12 +296,10 @@ def _period_table(
         # NOTE: the residents of one team, origin and stratum are one pool of people with the
         # same expected count (those never queried included): variances are taken around the
         # pool's mean. Visitors from outside the area come from no known pool.
-        pools = pop.with_columns(origin=_origin_expr_pop(settings)).group_by(
-            "team_code", "origin", *STRATA).agg(pool_size=pl.col("population").sum()).rename(
-            {"team_code": "residence_team"})
         cross = count_cross_products(
             scoped, cluster="person_key", count="query_count",
-            keys=("query_type", "scope", "team_code", "origin"), strata=STRATA, pool_sizes=pools)
+            keys=("query_type", "scope", "team_code", "origin"), strata=STRATA,
+            pool_sizes=resident_pools(pop, settings))
     unlinked = cells.filter(pl.col("person_key").is_null())
     unlinked = pl.concat([
         unlinked.group_by("query_type", "team_code").agg(unlinked_count=pl.col("query_count").sum()),
@@ -353,10 +396,10 @@ def _add_bounds(table: pl.DataFrame, settings: AnalysisSettings) -> pl.DataFrame
     team given to the reference origin (lower) or to the group (upper)."""
     from assets.stats.shrinkage import missing_origin_bounds
 
+    cell = ["period", "query_type", "benchmark", "team_code"]
     ref = table.filter(pl.col("origin") == settings.reference).select(
-        "query_type", "benchmark", "team_code", ref_count="query_count", ref_population="population")
-    joined = table.join(ref, on=["query_type", "benchmark", "team_code"], how="left").with_row_index(
-        "_row")
+        *cell, ref_count="query_count", ref_population="population")
+    joined = table.join(ref, on=cell, how="left").with_row_index("_row")
     ratable = joined.filter((pl.col("population") > 0) & (pl.col("ref_population") > 0))
     bounds = missing_origin_bounds(
         ratable["query_count"], ratable["population"], ratable["ref_count"],

@@ -37,6 +37,7 @@ def publication(
     landing: LandingZone,
     warehouse: Warehouse,
     out_team_disproportionality: pl.DataFrame,
+    out_team_trends: pl.DataFrame,
     out_thematic_disproportionality: pl.DataFrame,
     out_outcome_test: pl.DataFrame,
     out_repeat_checks: pl.DataFrame,
@@ -49,6 +50,7 @@ def publication(
     settings = config.settings()
     tables = {
         "out_team_disproportionality": out_team_disproportionality,
+        "out_team_trends": out_team_trends,
         "out_thematic_disproportionality": out_thematic_disproportionality,
         "out_outcome_test": out_outcome_test,
         "out_repeat_checks": out_repeat_checks,
@@ -59,7 +61,8 @@ def publication(
     themes = {t.name: t for t in load_themes(THEMES_PATH)}
     released = release.release_tables(tables, threshold=settings.disclosure_threshold,
                                        round_to=settings.disclosure_round_to or None,
-                                       nested_themes=list_nested_themes(themes.values()))
+                                       nested_themes=list_nested_themes(themes.values()),
+                                       reference=settings.reference)
     team = released["out_team_disproportionality"].table
     period_start, period_end = team["period_start"].min(), team["period_end"].max()
     companion = {
@@ -82,8 +85,11 @@ def publication(
                 description=theme.description if theme else "",
                 table=thematic.table.filter(pl.col("theme") == name).drop("theme", "theme_fingerprint"),
             ))
+    # NOTE: the change-over-time section is not in the report yet (issue 13); its table is
+    # published as CSV.
     html = render_report(
-        {n: r.table for n, r in released.items() if n != "out_thematic_disproportionality"},
+        {n: r.table for n, r in released.items()
+         if n not in ("out_thematic_disproportionality", "out_team_trends")},
         context=ReportContext(
             title="stopcheck: disproportionality of MEOS queries per police team",
             period_start=period_start, period_end=period_end, settings=settings.as_dict(),

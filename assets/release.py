@@ -91,6 +91,13 @@ SPECS: dict[str, DisclosureSpec] = {
         estimate_columns=("estimate", "std_error", "ci_low", "ci_high", "p_value"),
         passthrough_columns=("window_start_minute", "window_end_minute", "note"),
     ),
+    "out_team_trends": DisclosureSpec(
+        key_columns=("query_type", "benchmark", "team_code", "origin", "comparison"),
+        estimate_columns=("change_ratio", "change_ci_low", "change_ci_high", "p_value", "q_value"),
+        # NOTE: no counts of its own: a change is hidden with the quarter cells it is made of
+        # (`hide_trends_of_hidden_quarters`).
+        passthrough_columns=("period_from", "period_to", "interval_method"),
+    ),
     "out_count_models": DisclosureSpec(
         key_columns=("period_start", "period_end", "query_type", "family", "term", "level"),
         estimate_columns=("ratio", "ci_low", "ci_high", "p_value", "dispersion", "alpha",
@@ -102,8 +109,9 @@ SPECS: dict[str, DisclosureSpec] = {
 }
 """Disclosure spec per publishable table."""
 
-THEME_KEYS = ("query_type", "benchmark", "team_code", "origin")
-"""The keys a theme cell shares with the team table (the theme and its period aside)."""
+THEME_KEYS = ("period", "query_type", "benchmark", "team_code", "origin")
+"""The keys a theme cell shares with the team table (the theme aside): a theme's quarter is
+compared with the team table's same quarter."""
 
 SHARED_KEYS = ("query_type", "team_code", "origin")
 """Tables whose cells are the team table's cells (default benchmark) under another statistic:
@@ -165,8 +173,30 @@ def flag_theme_differences(themes: pl.DataFrame, teams: pl.DataFrame, *, thresho
         pl.col("is_suppressed").fill_null(False))
 
 
+def hide_trends_of_hidden_quarters(trends: pl.DataFrame, teams: pl.DataFrame,
+                                   reference: str) -> pl.DataFrame:
+    """Mark a change as suppressed when a quarter cell it is made of is suppressed in the
+    released team table: the group's or the reference origin's, in the same query type,
+    benchmark and team, in any complete quarter (a trend uses them all). Returns `trends` with
+    ``is_suppressed``."""
+    quarters = teams.filter(pl.col("period").str.contains(r"^\d{4}-Q[1-4]$"))
+    hidden = quarters.group_by("query_type", "benchmark", "team_code", "origin").agg(
+        _hidden=pl.col("is_suppressed").any())
+    ref = hidden.filter(pl.col("origin") == reference).drop("origin").rename(
+        {"_hidden": "_ref_hidden"})
+    cell = ["query_type", "benchmark", "team_code"]
+    return (
+        trends.join(hidden, on=[*cell, "origin"], how="left")
+        .join(ref, on=cell, how="left")
+        .with_columns(is_suppressed=pl.col("_hidden").fill_null(True)
+                      | pl.col("_ref_hidden").fill_null(True))
+        .drop("_hidden", "_ref_hidden")
+    )
+
+
 def release_tables(tables: dict[str, pl.DataFrame], *, threshold: int, round_to: int | None,
-                   nested_themes: Sequence[tuple[str, str]] = ()) -> dict[str, Released]:
+                   nested_themes: Sequence[tuple[str, str]] = (),
+                   reference: str = "NL") -> dict[str, Released]:
     """Disclosure-control every known, non-empty table; the team table first, its suppressed
     cells carried into the tables that share its keys, and theme cells that differ from an
     enclosing team or theme cell by a small count suppressed (``nested_themes``: (inner,
@@ -185,6 +215,9 @@ def release_tables(tables: dict[str, pl.DataFrame], *, threshold: int, round_to:
                 "out_team_disproportionality") is not None:
             table = flag_theme_differences(table, tables["out_team_disproportionality"],
                                            threshold=threshold, nested=nested_themes)
+        if name == "out_team_trends" and "out_team_disproportionality" in released:
+            table = hide_trends_of_hidden_quarters(
+                table, released["out_team_disproportionality"].table, reference)
         if name in FOLLOWS_TEAM_TABLE and team_hidden is not None:
             table = table.join(team_hidden, on=list(SHARED_KEYS), how="left").with_columns(
                 pl.col("is_suppressed").fill_null(False))
@@ -196,9 +229,10 @@ def release_tables(tables: dict[str, pl.DataFrame], *, threshold: int, round_to:
             raise StopcheckError(f"{name}: disclosure control failed: " + "; ".join(violations))
         released[name] = Released(controlled, int(controlled["is_suppressed"].sum()))
         if name == "out_team_disproportionality":
-            # NOTE: the other tables count all linked queries of a team, as the default
-            # benchmark does; a cell hidden under any benchmark is hidden there.
-            team_hidden = controlled.group_by(list(SHARED_KEYS)).agg(
+            # NOTE: the other tables count all linked queries of a team over the whole range, as
+            # the default benchmark does; a range cell hidden under any benchmark is hidden there.
+            whole = controlled.filter(pl.col("period").str.contains(r"\.\."))
+            team_hidden = whole.group_by(list(SHARED_KEYS)).agg(
                 is_suppressed=pl.col("is_suppressed").any())
     return released
 

@@ -302,9 +302,15 @@ def _sorted_rows(frame: pl.DataFrame, keys: Sequence[str]) -> list[dict[str, obj
 
 
 def _select_period(frame: pl.DataFrame, context: ReportContext) -> tuple[pl.DataFrame, str | None]:
-    """The rows of the report's period, or of the latest period when none match (with a note)."""
+    """The rows of the report's period, or of the latest period when none match (with a note).
+
+    In a table with a `period` label per row the report's period is the whole range (labelled
+    ``first..last``); quarters and calendar years of the same dates are other rows.
+    """
     if not {"period_start", "period_end"} <= set(frame.columns) or frame.is_empty():
         return frame, None
+    if "period" in frame.columns:
+        frame = frame.filter(pl.col("period").str.contains("..", literal=True))
     matching = frame.filter(
         (pl.col("period_start") == context.period_start)
         & (pl.col("period_end") == context.period_end)

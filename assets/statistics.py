@@ -16,6 +16,7 @@ from assets.stats.outcome import compute_outcome_test
 from assets.stats.repeat import compute_repeat_checks, summarise_proco_counts
 from assets.suitability import compute_data_suitability, count_received_rows
 from assets.themes import THEMES_PATH, load_themes, theme_fingerprint, validate_against_teams
+from assets.trends import compute_team_trends
 from assets.provenance import code_version
 from pipelines.privacy import withhold_values
 
@@ -81,6 +82,25 @@ def out_team_disproportionality(
     months = months_of(queries)
     table = compute_team_disproportionality(
         queries, core_population, months=months, settings=settings)
+    return stamped(table, settings, months)
+
+
+@dg.asset
+@withhold_values
+def out_team_trends(
+    config: AnalysisConfig,
+    core_person_queries: pl.LazyFrame,
+    core_plate_queries: pl.LazyFrame,
+    core_population: pl.DataFrame,
+) -> dg.Output[pl.DataFrame]:
+    """One row per query_type × benchmark × team_code (and ALL) × origin × comparison: how the
+    age-sex standardised ratio changed between complete quarters (latest vs a year earlier, vs
+    the first, and the log-linear trend per year), with intervals that treat each person as one
+    cluster of queries across quarters, p- and BH q-values (DESIGN.md §5, METHODS.md §8c)."""
+    settings = config.settings()
+    queries = all_queries(core_person_queries, core_plate_queries)
+    months = months_of(queries)
+    table = compute_team_trends(queries, core_population, months=months, settings=settings)
     return stamped(table, settings, months)
 
 

@@ -27,6 +27,7 @@ def test_asset_keys():
         "raw_person_queries", "raw_plate_queries", "raw_persons", "raw_population",
         "raw_team_areas", "core_person_queries", "core_plate_queries", "core_quarantine",
         "core_persons", "core_population", "core_team_areas", "out_team_disproportionality",
+        "out_team_trends",
     } <= keys
 
 

@@ -50,14 +50,19 @@ def count_cross_products(
     strata: Sequence[str] = (),
     pool_sizes: pl.DataFrame | None = None,
 ) -> pl.DataFrame:
-    """One row per key × stratum pair with persons in both: Σ over clusters of n_s · n_s'.
+    """One row per key × pair of strata: Σ over clusters of n_s · n_s' (the cross products).
+
+    Strata may include time (e.g. quarter, sex, age band): the cross products between two
+    quarters are then the covariance of the same people's counts in both.
 
     With `pool_sizes`, clusters come from known pools of exchangeable people (the residents of
-    one team, origin and stratum: those never queried have n = 0), and the diagonal is the sum
-    of squared deviations from the pool mean, Σ n² − (Σ n)²/N per pool of N people, instead of
-    Σ n². Without it every cluster's mean is taken as small (a compound Poisson count, people
-    queried at a low rate), which overstates the variance where people are queried often:
-    a resident queried at a Poisson rate λ has variance λ, not λ + λ².
+    one team, origin, sex and age band: those never queried have n = 0), and each pair of strata
+    within one pool gets the sum of cross products of deviations from the pool means,
+    Σ n_s n_s' − a_s a_s'/N (a = Σ n, N people in the pool), instead of Σ n_s n_s'. Without it
+    every cluster's mean is taken as small (a compound Poisson count, people queried at a low
+    rate), which overstates variances where people are queried often — a resident queried at a
+    Poisson rate λ has variance λ, not λ + λ² — and makes counts of one pool in two quarters
+    look correlated when they are not.
 
     Parameters
     ----------
@@ -67,16 +72,17 @@ def count_cross_products(
     count : the per-cluster count column (queries of that person in that cell).
     keys : columns of the cells whose variance is wanted (e.g. team_code, origin).
     strata : stratum columns; with none, one row per key holds Σ n_i².
-    pool_sizes : optional; columns naming the pool (each present in `frame`; a cluster whose
-        pool columns are null, or whose pool is absent, is not centred: visitors from outside
-        the covered area) and ``pool_size``, the number of people in it.
+    pool_sizes : optional; columns naming the pool (each in `frame`; a cluster whose pool
+        columns are null, or whose pool is absent, is not centred: visitors from outside the
+        covered area) and ``pool_size``, the number of people in it. Pool columns among
+        `strata` must be equal for two strata to share a pool.
 
     Returns
     -------
     pl.DataFrame
         Columns ``*keys, *strata, *(s + "_2" for s in strata), cross`` (Float64), sorted. The
-        diagonal (same stratum twice) holds Σ n_is²; off-diagonal rows exist only for clusters
-        counted in two strata of one key.
+        diagonal (same stratum twice) is never below zero; a pair appears when a cluster is
+        counted in both strata or, with pools, when both strata have counts in one pool.
     """
     keys, strata = list(keys), list(strata)
     second = [s + SECOND_SUFFIX for s in strata]
@@ -88,43 +94,58 @@ def count_cross_products(
         .group_by([*keys, *strata, *outside, cluster])
         .agg(pl.col(count).sum().cast(pl.Float64).alias("_n"))
     )
-    diagonal = per_cluster.group_by([*keys, *strata]).agg(
-        (pl.col("_n") ** 2).sum().alias(CROSS_COLUMN)
-    )
-    if pool_sizes is not None:
-        # NOTE: per pool Σ(n − a/N)² = Σ n² − a²/N over its N people; never below zero (a pool
-        # with more people queried than counted residents is left uncentred).
-        centring = (
+    renamed = {s: s2 for s, s2 in zip(strata, second)}
+    is_diagonal = pl.all_horizontal([pl.col(s) == pl.col(s2) for s, s2 in zip(strata, second)]
+                                    or [pl.lit(True)])
+    # NOTE: clusters in one stratum only give diagonal terms; the self-join, which also finds
+    # pairs of strata, is kept to clusters counted in several (an age band changes at New
+    # Year; people are queried in several quarters).
+    single = per_cluster.filter(pl.len().over([*keys, cluster]) == 1)
+    spread = per_cluster.filter(pl.len().over([*keys, cluster]) > 1).drop(outside)
+    raw = pl.concat([
+        single.group_by([*keys, *strata]).agg((pl.col("_n") ** 2).sum().alias("_raw"))
+        .with_columns(pl.col(s).alias(s2) for s, s2 in zip(strata, second))
+        .select(*keys, *strata, *second, "_raw"),
+        spread.join(spread.rename(renamed | {"_n": "_n2"}), on=[*keys, cluster])
+        .group_by([*keys, *strata, *second])
+        .agg((pl.col("_n") * pl.col("_n2")).sum().alias("_raw"))
+        .select(*keys, *strata, *second, "_raw"),
+    ]).group_by([*keys, *strata, *second]).agg(pl.col("_raw").sum())
+    if pool_sizes is None:
+        cross = raw.with_columns(pl.col("_raw").alias(CROSS_COLUMN))
+    else:
+        shared = [c for c in pools if c in strata]
+        totals = (
             per_cluster.group_by([*keys, *strata, *outside])
-            .agg(pl.col("_n").sum().alias("_a"), (pl.col("_n") ** 2).sum().alias("_squares"))
+            .agg(pl.col("_n").sum().alias("_a"))
             .join(pool_sizes.lazy(), on=pools, how="inner")
             .filter(pl.col("pool_size") > 0)
-            .group_by([*keys, *strata])
-            .agg(pl.min_horizontal(pl.col("_a") ** 2 / pl.col("pool_size"), pl.col("_squares"))
-                 .sum().alias("_centring"))
         )
-        diagonal = (
-            diagonal.join(centring, on=[*keys, *strata], how="left", nulls_equal=True)
-            .with_columns((pl.col(CROSS_COLUMN) - pl.col("_centring").fill_null(0.0))
-                          .alias(CROSS_COLUMN))
-            .drop("_centring")
+        centring = (
+            totals.join(
+                totals.rename(renamed | {"_a": "_a2"}).drop("pool_size")
+                .with_columns(pl.col(renamed[c]).alias(c) for c in shared),
+                on=[*keys, *outside, *shared])
+            .group_by([*keys, *strata, *second])
+            .agg((pl.col("_a") * pl.col("_a2") / pl.col("pool_size")).sum().alias("_centring"))
         )
-    diagonal = diagonal.with_columns(pl.col(s).alias(s2) for s, s2 in zip(strata, second))
-    parts = [diagonal.select(*keys, *strata, *second, CROSS_COLUMN)]
-    if strata:
-        # NOTE: only clusters in more than one stratum of a key add off-diagonal terms; they are
-        # few (an age band changes at New Year), so the self-join stays small.
-        spread = per_cluster.drop(outside).filter(pl.len().over([*keys, cluster]) > 1)
-        pairs = spread.join(
-            spread.rename({s: s2 for s, s2 in zip(strata, second)} | {"_n": "_n2"}),
-            on=[*keys, cluster],
-        ).filter(~pl.all_horizontal(pl.col(s) == pl.col(s2) for s, s2 in zip(strata, second)))
-        parts.append(
-            pairs.group_by([*keys, *strata, *second])
-            .agg((pl.col("_n") * pl.col("_n2")).sum().alias(CROSS_COLUMN))
-            .select(*keys, *strata, *second, CROSS_COLUMN)
+        # NOTE: a diagonal term is a sum of squared deviations: never below zero (a pool with
+        # more people queried than counted residents is left uncentred there).
+        cross = (
+            raw.join(centring, on=[*keys, *strata, *second], how="full", coalesce=True,
+                     nulls_equal=True)
+            .with_columns(pl.col("_raw", "_centring").fill_null(0.0))
+            .with_columns(
+                pl.when(is_diagonal)
+                .then(pl.col("_raw") - pl.min_horizontal("_centring", "_raw"))
+                .otherwise(pl.col("_raw") - pl.col("_centring"))
+                .alias(CROSS_COLUMN))
         )
-    return pl.concat(parts).collect().sort([*keys, *strata, *second])
+    return (
+        cross.select(*keys, *strata, *second, CROSS_COLUMN)
+        .collect()
+        .sort([*keys, *strata, *second])
+    )
 
 
 def design_effect(count: object, sum_of_squares: object) -> np.ndarray:

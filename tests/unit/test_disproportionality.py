@@ -14,6 +14,7 @@ from assets.disproportionality import (
     Period,
     choose_population_year,
     compute_team_disproportionality,
+    list_periods,
 )
 
 # Two teams; residents per team × origin (one stratum: M 15-24).
@@ -59,9 +60,39 @@ def independent() -> pl.DataFrame:
         settings=AnalysisSettings(interval_method="independent_events"))
 
 
-def cell(table, benchmark, team, origin, query_type="person") -> dict:
-    return table.filter(query_type=query_type, benchmark=benchmark, team_code=team,
-                        origin=origin).row(0, named=True)
+RANGE = "2025-01..2025-12"
+
+
+def cell(table, benchmark, team, origin, query_type="person", period=RANGE) -> dict:
+    return table.filter(period=period, query_type=query_type, benchmark=benchmark,
+                        team_code=team, origin=origin).row(0, named=True)
+
+
+def test_periods_are_complete_quarters_years_and_the_range():
+    periods = list_periods(["2025-01", "2025-02", "2025-03", "2025-05", "2025-06", "2025-04",
+                            "2025-07", "2025-08"])
+    assert [(p.label, p.kind) for p in periods] == [
+        ("2025-Q1", "quarter"), ("2025-Q2", "quarter"), ("2025-01..2025-08", "range")]
+    assert periods[1].months == ("2025-04", "2025-05", "2025-06")
+    assert (periods[1].start, periods[1].end) == (date(2025, 4, 1), date(2025, 6, 30))
+    labels = [p.label for p in list_periods([f"2025-{m:02d}" for m in range(1, 13)] + ["2026-01"])]
+    assert labels == ["2025-Q1", "2025-Q2", "2025-Q3", "2025-Q4", "2025", "2025-01..2026-01"]
+    # a missing month breaks its quarter and year, not the range
+    assert [p.label for p in list_periods(["2025-01", "2025-03"])] == ["2025-01..2025-03"]
+
+
+def test_rows_per_period(table):
+    assert table["period"].unique(maintain_order=True).to_list() == [
+        "2025-Q1", "2025-Q2", "2025-Q3", "2025-Q4", "2025", RANGE]
+    # every query of the fixture is in January: Q1 holds them all, the other quarters none
+    q1, q2 = (cell(table, "team_residents", "T1", "MA", period=p) for p in ("2025-Q1", "2025-Q2"))
+    whole = cell(table, "team_residents", "T1", "MA")
+    assert q1["query_count"] == whole["query_count"] == 40 and q2["query_count"] == 0
+    assert q1["rate_ratio"] == whole["rate_ratio"]
+    assert q1["queries_per_1000"] == pytest.approx(whole["queries_per_1000"] * 365 / 90, rel=1e-3)
+    year = cell(table, "team_residents", "T1", "MA", period="2025")
+    assert {k: v for k, v in year.items() if k != "period"} == {
+        k: v for k, v in whole.items() if k != "period"}
 
 
 def test_period_and_population_year():
@@ -127,8 +158,8 @@ def test_origin_groups():
         queries(), population(), months=MONTHS,
         settings=AnalysisSettings(origin_level="group"))
     assert set(grouped["origin"]) == {"Nederland", "Buiten Europa"}
-    ref = grouped.filter(query_type="person", origin="Nederland", benchmark="team_residents",
-                         team_code="T1")
+    ref = grouped.filter(period=RANGE, query_type="person", origin="Nederland",
+                         benchmark="team_residents", team_code="T1")
     assert ref["rate_ratio"].to_list() == [1.0]
 
 

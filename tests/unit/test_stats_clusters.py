@@ -1,0 +1,74 @@
+"""Persons as clusters: cross products of per-person counts, centred within pools of residents."""
+
+from __future__ import annotations
+
+import numpy as np
+import polars as pl
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from assets.stats.clusters import count_cross_products, design_effect
+
+
+def _frame(rows: list[tuple]) -> pl.DataFrame:
+    return pl.DataFrame(rows, schema={"cell": pl.String, "quarter": pl.String, "pool": pl.String,
+                                      "person": pl.Int64, "n": pl.Int64}, orient="row")
+
+
+def test_cross_products_by_hand():
+    # Person 1: 3 queries in Q1 and 2 in Q2; person 2: 4 in Q1; person 3: 1 in Q2.
+    frame = _frame([("A", "Q1", "p", 1, 2), ("A", "Q1", "p", 1, 1), ("A", "Q2", "p", 1, 2),
+                    ("A", "Q1", "p", 2, 4), ("A", "Q2", "p", 3, 1)])
+    cross = count_cross_products(frame, cluster="person", count="n", keys=["cell"],
+                                 strata=["quarter"])
+    got = {(q1, q2): c for _, q1, q2, c in cross.iter_rows()}
+    assert got == {("Q1", "Q1"): 3**2 + 4**2, ("Q2", "Q2"): 2**2 + 1**2,
+                   ("Q1", "Q2"): 3 * 2, ("Q2", "Q1"): 3 * 2}
+
+
+def test_pools_centre_every_pair_of_strata():
+    # Pool of 10 residents: 7 queries in Q1 (a1), 3 in Q2 (a2).
+    frame = _frame([("A", "Q1", "p", 1, 3), ("A", "Q2", "p", 1, 2),
+                    ("A", "Q1", "p", 2, 4), ("A", "Q2", "p", 3, 1)])
+    pools = pl.DataFrame({"pool": ["p"], "pool_size": [10]})
+    cross = count_cross_products(frame, cluster="person", count="n", keys=["cell"],
+                                 strata=["quarter"], pool_sizes=pools)
+    got = {(q1, q2): c for _, q1, q2, c in cross.iter_rows()}
+    assert got[("Q1", "Q1")] == pytest.approx(25 - 7 * 7 / 10)
+    assert got[("Q2", "Q2")] == pytest.approx(5 - 3 * 3 / 10)
+    assert got[("Q1", "Q2")] == pytest.approx(6 - 7 * 3 / 10)
+
+
+def test_visitors_outside_any_pool_are_not_centred():
+    frame = _frame([("A", "Q1", None, 1, 3), ("A", "Q1", "p", 2, 2)])
+    pools = pl.DataFrame({"pool": ["p"], "pool_size": [4]})
+    cross = count_cross_products(frame, cluster="person", count="n", keys=["cell"],
+                                 strata=["quarter"], pool_sizes=pools)
+    assert cross["cross"].to_list() == [pytest.approx(9 + (4 - 4 / 4))]
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 5), st.sampled_from(["Q1", "Q2", "Q3"]),
+                          st.integers(1, 6)), min_size=1, max_size=40),
+       st.integers(40, 200))
+def test_centred_cross_products_equal_the_covariance_over_the_whole_pool(rows, pool_size):
+    # Σ_i (n_iA − n̄_A)(n_iB − n̄_B) over every resident of the pool, queried or not.
+    frame = _frame([("A", q, "p", person, n) for person, q, n in rows])
+    cross = count_cross_products(frame, cluster="person", count="n", keys=["cell"],
+                                 strata=["quarter"],
+                                 pool_sizes=pl.DataFrame({"pool": ["p"], "pool_size": [pool_size]}))
+    counts = np.zeros((pool_size, 3))
+    for person, q, n in rows:
+        counts[person, int(q[1]) - 1] += n
+    deviations = counts - counts.mean(axis=0)
+    expected = deviations.T @ deviations
+    for _, q1, q2, value in cross.iter_rows():
+        assert value == pytest.approx(expected[int(q1[1]) - 1, int(q2[1]) - 1], abs=1e-9)
+
+
+def test_design_effect_is_one_without_clustering_and_refuses_nonsense():
+    assert design_effect([10, 0], [10, 0]).tolist() == [1.0, 1.0]
+    assert design_effect(10, 40).item() == 4.0
+    with pytest.raises(ValueError):
+        design_effect(np.nan, 1)
