@@ -250,145 +250,224 @@ def compute_team_disproportionality(
     `person_rate_ratio` compares persons queried per resident (people, not events), age-sex
     standardised (Mantel–Haenszel risk ratio, Greenland–Robins variance).
     """
-    person_cells = count_person_cells(queries, settings)
-    years = population["year"].unique().to_list()
-    parts = []
-    for order, period in enumerate(list_periods(months)):
-        pop = population.filter(pl.col("year") == choose_population_year(years, period))
-        parts.append(_period_table(person_cells, pop, period, settings).with_columns(
-            _order=pl.lit(order),
-            period=pl.lit(period.label),
-            period_start=pl.lit(period.start),
-            period_end=pl.lit(period.end),
+    from assets.stats.rates import rate_ratio_table
+
+    units = count_person_units(queries, population, months=months, settings=settings)
+    cells = ["period", "query_type", "benchmark", "team_code"]
+    per_period = [_period_cells(units, period, population, settings) for period in units.periods]
+    grid = pl.concat([g for g, _, _ in per_period]).sort(*cells, "origin", *STRATA)
+    cross = pl.concat([c for _, c, _ in per_period]) if units.cross is not None else None
+    persons = pl.concat([p for _, _, p in per_period])
+    ratable = grid.filter(pl.col("population") > 0)
+    ratio_kwargs = dict(exposure="population", group="origin", reference=settings.reference,
+                        by=cells, level=settings.confidence_level)
+    crude = rate_ratio_table(ratable, count="query_count", cross_products=cross, **ratio_kwargs
+                             ).select(*cells, "origin", rate_ratio="ratio",
+                                      rate_ratio_ci_low="ci_low", rate_ratio_ci_high="ci_high")
+    std = rate_ratio_table(ratable, count="query_count", strata=STRATA, cross_products=cross,
+                           **ratio_kwargs).select(
+        *cells, "origin", std_ratio="ratio", std_ratio_ci_low="ci_low",
+        std_ratio_ci_high="ci_high", p_value="p_value", design_effect="design_effect")
+    people = rate_ratio_table(ratable, count="person_count", strata=STRATA, outcome="persons",
+                              **ratio_kwargs).select(
+        *cells, "origin", person_rate_ratio="ratio", person_rate_ratio_ci_low="ci_low",
+        person_rate_ratio_ci_high="ci_high")
+    shrunk = _shrink(ratable, std, settings)
+    keys = [*cells, "origin"]
+    spans = pl.DataFrame({
+        "period": [p.label for p in units.periods],
+        "period_start": [p.start for p in units.periods],
+        "period_end": [p.end for p in units.periods],
+        "_years": [p.years for p in units.periods],
+        "_order": list(range(len(units.periods))),
+    })
+    table = (
+        grid.group_by(keys).agg(pl.col("query_count").sum(), pl.col("population").sum())
+        .join(crude, on=keys, how="left")
+        .join(std.drop("design_effect"), on=keys, how="left")
+        .join(people, on=keys, how="left")
+        .join(shrunk, on=keys, how="left")
+        .join(persons, on=keys, how="left")
+        .join(units.unlinked_by_period(), on=["period", "query_type", "team_code"], how="left")
+        .join(spans, on="period")
+        .with_columns(
+            pl.col("person_count").fill_null(0),
+            pl.col("unlinked_count").fill_null(0).cast(pl.Int64),
             queries_per_1000=pl.when(pl.col("population") > 0).then(
-                pl.col("query_count") / pl.col("population") / period.years * 1000),
-        ))
+                pl.col("query_count") / pl.col("population") / pl.col("_years") * 1000),
+        )
+    )
     # NOTE: sorted before the steps that combine rows (BH, shrinkage): group-by output order
     # varies between runs, and float results must not.
-    order = ("_order", "query_type", "benchmark", pl.col("team_code") == ALL_TEAMS, "team_code",
-             "origin")
-    table = pl.concat(parts, how="diagonal_relaxed").sort(*order)
+    row_order = ("_order", "query_type", "benchmark", pl.col("team_code") == ALL_TEAMS,
+                 "team_code", "origin")
+    table = table.sort(*row_order)
     table = _add_bounds(table, settings)
     table = _add_q_values(table, settings)
     return (
-        table.sort(*order)
+        table.sort(*row_order)
         .with_columns(interval_method=pl.lit(settings.interval_method))
         .select(OUTPUT_COLUMNS)
     )
 
 
-def _period_table(
-    person_cells: pl.DataFrame, pop: pl.DataFrame, period: Period, settings: AnalysisSettings
-) -> pl.DataFrame:
-    """The rows of one period: counts, ratios, person ratios and shrinkage (no bounds or q)."""
-    from assets.stats.clusters import count_cross_products
-    from assets.stats.rates import rate_ratio_table
+BENCHMARK_SCOPES = pl.DataFrame({
+    "benchmark": list(BENCHMARKS),
+    "scope": ["resident" if b == "resident_only" else "all" for b in BENCHMARKS],
+})
+"""Which persons each benchmark counts: every query of the team, or only its residents'."""
 
-    cells = person_cells.filter(pl.col("month").is_in(period.months))
-    scoped = _scope_cells(cells)
-    strata_keys = ["query_type", "scope", "team_code", "origin", *STRATA]
-    numerators = scoped.group_by(strata_keys).agg(
-        pl.col("query_count").sum(), person_count=pl.len().cast(pl.Int64))
-    persons = scoped.group_by("query_type", "scope", "team_code", "origin").agg(
-        person_count=pl.col("person_key").n_unique().cast(pl.Int64))
+
+@dataclass(frozen=True)
+class PersonUnits:
+    """Each person's linked queries per cell and time unit, read once from the query rows.
+
+    A unit is a complete calendar quarter (``2025-Q3``) or, outside complete quarters, a month:
+    every period of the run (`periods`) is a union of units, so its counts, distinct persons and
+    per-person cross products are sums over its units — and two quarters' cross products give
+    the covariance of their ratios (`assets.trends`).
+
+    Attributes
+    ----------
+    periods : the run's periods (`list_periods`).
+    unit_of : month → unit label.
+    scoped : one row per query_type × scope × team_code (and ALL) × origin × sex × age_band ×
+        residence_team × unit × person_key with `query_count` (`_scope_cells`).
+    unlinked : one row per query_type × team_code (and ALL) × unit with `unlinked_count`.
+    cross : the persons' cross products over unit × stratum per query_type × scope × team_code ×
+        origin, centred within pools of residents (`count_cross_products`); None when the
+        intervals treat queries as independent events.
+    """
+
+    periods: list[Period]
+    unit_of: dict[str, str]
+    scoped: pl.DataFrame
+    unlinked: pl.DataFrame
+    cross: pl.DataFrame | None
+
+    def units(self, period: Period) -> list[str]:
+        return sorted({self.unit_of[m] for m in period.months})
+
+    def unlinked_by_period(self) -> pl.DataFrame:
+        """One row per period × query_type × team_code (and ALL) with `unlinked_count`."""
+        return pl.concat([
+            self.unlinked.filter(pl.col("unit").is_in(self.units(period)))
+            .group_by("query_type", "team_code").agg(pl.col("unlinked_count").sum())
+            .with_columns(period=pl.lit(period.label))
+            for period in self.periods
+        ]).select("period", "query_type", "team_code", "unlinked_count")
+
+
+def count_person_units(
+    queries: pl.LazyFrame, population: pl.DataFrame, *, months: list[str],
+    settings: AnalysisSettings,
+) -> PersonUnits:
+    """Read the query rows once into `PersonUnits` (see there)."""
+    from assets.stats.clusters import count_cross_products
+
+    periods = list_periods(months)
+    unit_of = {m: m for m in months} | {
+        m: p.label for p in periods if p.kind == "quarter" for m in p.months}
+    cells = count_person_cells(queries, settings).with_columns(
+        unit=pl.col("month").replace_strict(unit_of))
+    scoped = _scope_cells(cells, extra=("unit",))
+    unlinked = cells.filter(pl.col("person_key").is_null())
+    unlinked = pl.concat([
+        unlinked.group_by("query_type", "team_code", "unit").agg(
+            unlinked_count=pl.col("query_count").sum()),
+        unlinked.group_by("query_type", "unit").agg(unlinked_count=pl.col("query_count").sum())
+        .with_columns(team_code=pl.lit(ALL_TEAMS))
+        .select("query_type", "team_code", "unit", "unlinked_count"),
+    ])
     cross = None
     if settings.interval_method == "person_clustered":
         # NOTE: the residents of one team, origin and stratum are one pool of people with the
         # same expected count (those never queried included): variances are taken around the
-        # pool's mean. Visitors from outside the area come from no known pool.
+        # pool's mean. Visitors from outside the area come from no known pool. The pools are
+        # the residents counted for the whole range.
+        years = population["year"].unique().to_list()
+        pop = population.filter(pl.col("year") == choose_population_year(years, periods[-1]))
         cross = count_cross_products(
             scoped, cluster="person_key", count="query_count",
-            keys=("query_type", "scope", "team_code", "origin"), strata=STRATA,
+            keys=("query_type", "scope", "team_code", "origin"), strata=("unit", *STRATA),
             pool_sizes=resident_pools(pop, settings))
-    unlinked = cells.filter(pl.col("person_key").is_null())
-    unlinked = pl.concat([
-        unlinked.group_by("query_type", "team_code").agg(unlinked_count=pl.col("query_count").sum()),
-        unlinked.group_by("query_type").agg(unlinked_count=pl.col("query_count").sum())
-        .with_columns(team_code=pl.lit(ALL_TEAMS)).select("query_type", "team_code", "unlinked_count"),
+    return PersonUnits(periods, unit_of, scoped, unlinked, cross)
+
+
+def _period_cells(
+    units: PersonUnits, period: Period, population: pl.DataFrame, settings: AnalysisSettings
+) -> tuple[pl.DataFrame, pl.DataFrame | None, pl.DataFrame]:
+    """One period's grid (period × query_type × benchmark × team_code × origin × stratum with
+    residents, `query_count` and distinct `person_count`), its cross products per benchmark,
+    and its distinct persons per cell."""
+    from assets.stats.clusters import SECOND_SUFFIX
+
+    within = units.units(period)
+    scoped = units.scoped.filter(pl.col("unit").is_in(within))
+    numerators = scoped.group_by("query_type", "scope", "team_code", "origin", *STRATA).agg(
+        pl.col("query_count").sum(), person_count=pl.col("person_key").n_unique().cast(pl.Int64))
+    persons = scoped.group_by("query_type", "scope", "team_code", "origin").agg(
+        person_count=pl.col("person_key").n_unique().cast(pl.Int64))
+    years = population["year"].unique().to_list()
+    pop = population.filter(pl.col("year") == choose_population_year(years, period))
+    denominators = pl.concat([
+        frame.with_columns(benchmark=pl.lit(benchmark))
+        for benchmark, frame in _denominators(pop, settings).items()
     ])
-    denominators = _denominators(pop, settings)
-    keys = ["team_code", "origin", *STRATA]
-    ratio_kwargs = dict(exposure="population", group="origin", reference=settings.reference,
-                        by=("team_code",), level=settings.confidence_level)
-    parts = []
-    for query_type in QUERY_TYPES:
-        for benchmark in BENCHMARKS:
-            scope = "resident" if benchmark == "resident_only" else "all"
-
-            def of_cell(frame: pl.DataFrame) -> pl.DataFrame:
-                return frame.filter((pl.col("query_type") == query_type)
-                                    & (pl.col("scope") == scope)).drop("query_type", "scope")
-
-            num = of_cell(numerators)
-            # NOTE: the grid is every stratum with residents; queries in a stratum without
-            # residents (e.g. visitors of an age absent from a small area) cannot be rated and
-            # are reported through query_count only.
-            # NOTE: exposure is the integer population: ratios do not depend on the common
-            # period length, and integer sums are exact in any order (determinism).
-            grid = denominators[benchmark].join(num, on=keys, how="left").with_columns(
-                pl.col("query_count", "person_count").fill_null(0)).sort(keys)
-            ratable = grid.filter(pl.col("population") > 0)
-            cell_cross = of_cell(cross) if cross is not None else None
-            crude = rate_ratio_table(
-                ratable, count="query_count", cross_products=cell_cross, **ratio_kwargs,
-            ).select("team_code", "origin", rate_ratio="ratio", rate_ratio_ci_low="ci_low",
-                     rate_ratio_ci_high="ci_high")
-            std = rate_ratio_table(
-                ratable, count="query_count", strata=STRATA, cross_products=cell_cross,
-                **ratio_kwargs,
-            ).select("team_code", "origin", std_ratio="ratio", std_ratio_ci_low="ci_low",
-                     std_ratio_ci_high="ci_high", p_value="p_value",
-                     design_effect="design_effect")
-            people = rate_ratio_table(
-                ratable, count="person_count", strata=STRATA, outcome="persons", **ratio_kwargs,
-            ).select("team_code", "origin", person_rate_ratio="ratio",
-                     person_rate_ratio_ci_low="ci_low", person_rate_ratio_ci_high="ci_high")
-            shrunk = _shrink(ratable, std, settings)
-            totals = num.group_by("team_code", "origin").agg(pl.col("query_count").sum())
-            cell_pop = denominators[benchmark].group_by("team_code", "origin").agg(
-                pl.col("population").sum())
-            table = (
-                cell_pop.join(totals, on=["team_code", "origin"], how="left")
-                .with_columns(pl.col("query_count").fill_null(0))
-                .join(crude, on=["team_code", "origin"], how="left")
-                .join(std, on=["team_code", "origin"], how="left")
-                .join(people, on=["team_code", "origin"], how="left")
-                .join(shrunk, on=["team_code", "origin"], how="left")
-                .join(of_cell(persons), on=["team_code", "origin"], how="left")
-                .join(unlinked.filter(pl.col("query_type") == query_type).drop("query_type"),
-                      on="team_code", how="left")
-                .with_columns(
-                    pl.col("person_count").fill_null(0),
-                    pl.col("unlinked_count").fill_null(0).cast(pl.Int64),
-                    query_type=pl.lit(query_type),
-                    benchmark=pl.lit(benchmark),
-                )
-                .drop("design_effect")
-            )
-            parts.append(table)
-    return pl.concat(parts, how="diagonal_relaxed")
+    # NOTE: the grid is every stratum with residents; queries in a stratum without residents
+    # (e.g. visitors of an age absent from a small area) cannot be rated and are reported
+    # through query_count only. Exposure is the integer population: ratios do not depend on the
+    # common period length, and integer sums are exact in any order (determinism).
+    grid = (
+        denominators.join(pl.DataFrame({"query_type": list(QUERY_TYPES)}), how="cross")
+        .join(BENCHMARK_SCOPES, on="benchmark")
+        .join(numerators, on=["query_type", "scope", "team_code", "origin", *STRATA], how="left")
+        .with_columns(pl.col("query_count", "person_count").fill_null(0),
+                      period=pl.lit(period.label))
+        .drop("scope")
+    )
+    with_benchmark = BENCHMARK_SCOPES.join(
+        persons.with_columns(period=pl.lit(period.label)), on="scope").drop("scope")
+    cross = None
+    if units.cross is not None:
+        second = [s + SECOND_SUFFIX for s in STRATA]
+        cross = (
+            units.cross.filter(pl.col("unit").is_in(within) & pl.col("unit_2").is_in(within))
+            .group_by("query_type", "scope", "team_code", "origin", *STRATA, *second)
+            .agg(pl.col("cross").sum())
+            # NOTE: a period's sum of squares over several units is never below zero either.
+            .with_columns(pl.when(pl.all_horizontal(pl.col(s) == pl.col(s2)
+                                                    for s, s2 in zip(STRATA, second)))
+                          .then(pl.col("cross").clip(lower_bound=0.0))
+                          .otherwise(pl.col("cross")))
+            .join(BENCHMARK_SCOPES, on="scope").drop("scope")
+            .with_columns(period=pl.lit(period.label))
+        )
+    return grid, cross, with_benchmark
 
 
 def _shrink(ratable: pl.DataFrame, std: pl.DataFrame, settings: AnalysisSettings) -> pl.DataFrame:
-    """Shrunk standardised ratios of the teams (not ALL) per origin (METHODS.md §4): the
-    Poisson–lognormal model of `assets.stats.shrinkage.shrink_ratios_within` on the same strata
-    as std_ratio, each team's likelihood divided by its std_ratio design effect."""
+    """Shrunk standardised ratios of the teams (not ALL) per period × query type × benchmark ×
+    origin (METHODS.md §4): the Poisson–lognormal model of
+    `assets.stats.shrinkage.shrink_ratios_within` on the same strata as std_ratio, each team's
+    likelihood divided by its std_ratio design effect."""
     from assets.stats.shrinkage import shrink_ratios_within
 
+    cells = ["period", "query_type", "benchmark"]
     teams = ratable.filter(pl.col("team_code") != ALL_TEAMS)
     ref = teams.filter(pl.col("origin") == settings.reference).select(
-        "team_code", *STRATA, ref_count="query_count", ref_exposure="population")
+        *cells, "team_code", *STRATA, ref_count="query_count", ref_exposure="population")
     paired = (
         teams.filter(pl.col("origin") != settings.reference)
-        .join(ref, on=["team_code", *STRATA], how="inner")
-        .join(std.select("team_code", "origin", "design_effect"), on=["team_code", "origin"],
-              how="left")
+        .join(ref, on=[*cells, "team_code", *STRATA], how="inner")
+        .join(std.select(*cells, "team_code", "origin", "design_effect"),
+              on=[*cells, "team_code", "origin"], how="left")
         .rename({"query_count": "count", "population": "exposure"})
     )
     return shrink_ratios_within(
-        paired, unit="team_code", by="origin", design_effect="design_effect",
+        paired, unit="team_code", by=(*cells, "origin"), design_effect="design_effect",
         level=settings.confidence_level,
-    ).select("team_code", "origin", "shrunk_ratio", "shrunk_ci_low", "shrunk_ci_high")
+    ).select(*cells, "team_code", "origin", "shrunk_ratio", "shrunk_ci_low", "shrunk_ci_high")
 
 
 def _add_bounds(table: pl.DataFrame, settings: AnalysisSettings) -> pl.DataFrame:

@@ -30,17 +30,14 @@ import polars as pl
 from scipy import stats
 
 from assets.disproportionality import (
+    BENCHMARK_SCOPES,
     STRATA,
     AnalysisSettings,
     _denominators,
-    _scope_cells,
     choose_population_year,
-    count_person_cells,
-    list_periods,
-    resident_pools,
+    count_person_units,
 )
 from assets.schema import ALL_TEAMS, QUERY_TYPES
-from assets.stats.clusters import count_cross_products
 
 COMPARISONS = ("quarter_vs_year_earlier", "quarter_vs_first", "trend_per_year")
 
@@ -70,51 +67,39 @@ def _quarter_inputs(
 ) -> tuple[list[str], pl.DataFrame, pl.DataFrame]:
     """The complete quarters, the Mantel–Haenszel weights and counts per quarter × stratum, and
     the persons' cross products over quarter × stratum."""
-    quarters = [p for p in list_periods(months) if p.kind == "quarter"]
+    units = count_person_units(queries, population, months=months, settings=settings)
+    quarters = [p for p in units.periods if p.kind == "quarter"]
     labels = [q.label for q in quarters]
-    quarter_of = {m: q.label for q in quarters for m in q.months}
-    cells = count_person_cells(queries, settings).filter(
-        pl.col("month").is_in(list(quarter_of))
-    ).with_columns(quarter=pl.col("month").replace_strict(quarter_of))
-    scoped = _scope_cells(cells, extra=("quarter",))
-    years = population["year"].unique().to_list()
-    strata = ["quarter", *STRATA]
-    weights, counts = [], []
+    strata = ["unit", *STRATA]
+    scoped = units.scoped.filter(pl.col("unit").is_in(labels))
     numerators = scoped.group_by("query_type", "scope", "team_code", "origin", *strata).agg(
         pl.col("query_count").sum())
+    years = population["year"].unique().to_list()
+    weights = []
     for quarter in quarters:
         pop = population.filter(pl.col("year") == choose_population_year(years, quarter))
-        for benchmark, den in _denominators(pop, settings).items():
-            scope = "resident" if benchmark == "resident_only" else "all"
-            for query_type in QUERY_TYPES:
-                num = numerators.filter(
-                    (pl.col("query_type") == query_type) & (pl.col("scope") == scope)
-                    & (pl.col("quarter") == quarter.label)
-                ).drop("query_type", "scope", "quarter")
-                grid = den.filter(pl.col("population") > 0).join(
-                    num, on=["team_code", "origin", *STRATA], how="left"
-                ).with_columns(pl.col("query_count").fill_null(0))
-                ref = grid.filter(pl.col("origin") == settings.reference).select(
-                    "team_code", *STRATA, ref_count="query_count", ref_population="population")
-                paired = grid.filter(pl.col("origin") != settings.reference).join(
-                    ref, on=["team_code", *STRATA])
-                total = pl.col("population") + pl.col("ref_population")
-                counts.append(paired.select(
-                    pl.lit(query_type).alias("query_type"), pl.lit(benchmark).alias("benchmark"),
-                    pl.lit(scope).alias("scope"), "team_code", "origin",
-                    pl.lit(quarter.label).alias("quarter"), *STRATA,
-                    a="query_count", b="ref_count",
-                    w=pl.col("ref_population") / total, u=pl.col("population") / total,
-                ))
-    weighted = pl.concat(counts)
-    if settings.interval_method == "person_clustered":
-        range_period = list_periods(months)[-1]
-        pools = resident_pools(
-            population.filter(pl.col("year") == choose_population_year(years, range_period)),
-            settings)
-        cross = count_cross_products(
-            scoped, cluster="person_key", count="query_count",
-            keys=("query_type", "scope", "team_code", "origin"), strata=strata, pool_sizes=pools)
+        denominators = pl.concat([
+            frame.with_columns(benchmark=pl.lit(benchmark))
+            for benchmark, frame in _denominators(pop, settings).items()
+        ]).filter(pl.col("population") > 0)
+        grid = (
+            denominators.join(pl.DataFrame({"query_type": list(QUERY_TYPES)}), how="cross")
+            .join(BENCHMARK_SCOPES, on="benchmark")
+            .join(numerators.filter(pl.col("unit") == quarter.label).drop("unit"),
+                  on=["query_type", "scope", "team_code", "origin", *STRATA], how="left")
+            .with_columns(pl.col("query_count").fill_null(0), unit=pl.lit(quarter.label))
+        )
+        ref = grid.filter(pl.col("origin") == settings.reference).select(
+            *_CELL[:3], "unit", *STRATA, b="query_count", ref_population="population")
+        total = pl.col("population") + pl.col("ref_population")
+        weights.append(
+            grid.filter(pl.col("origin") != settings.reference)
+            .join(ref, on=[*_CELL[:3], "unit", *STRATA])
+            .select(*_CELL, "scope", "unit", *STRATA, a="query_count", b="b",
+                    w=pl.col("ref_population") / total, u=pl.col("population") / total)
+        )
+    if units.cross is not None:
+        cross = units.cross.filter(pl.col("unit").is_in(labels) & pl.col("unit_2").is_in(labels))
     else:
         # NOTE: independent events: a Poisson count's variance is its mean, and counts of
         # different quarters or strata are independent.
@@ -122,7 +107,8 @@ def _quarter_inputs(
             "query_type", "scope", "team_code", "origin", *strata,
             *[pl.col(c).alias(c + "_2") for c in strata],
             cross=pl.col("query_count").cast(pl.Float64))
-    return labels, weighted, cross
+    return labels, pl.concat(weights).rename({"unit": "quarter"}), cross.rename(
+        {"unit": "quarter", "unit_2": "quarter_2"})
 
 
 def _covariances(weighted: pl.DataFrame, cross: pl.DataFrame, reference: str) -> pl.DataFrame:

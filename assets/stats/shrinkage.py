@@ -19,7 +19,8 @@ from typing import Literal
 
 import numpy as np
 import polars as pl
-from scipy import signal, stats
+from scipy import fft as sp_fft
+from scipy import stats
 
 def _to_float_array(values: object) -> np.ndarray:
     """Array of floats with nulls as NaN (accepts polars Series, numpy arrays, lists, scalars)."""
@@ -30,8 +31,8 @@ def _to_float_array(values: object) -> np.ndarray:
     return np.atleast_1d(np.asarray(values, dtype=float))
 
 
-ETA_GRID = np.linspace(-6.0, 6.0, 961)
-"""Grid of log ratios (ratios e^-6 … e^6, step 0.0125) on which team posteriors are computed."""
+ETA_GRID = np.linspace(-6.0, 6.0, 481)
+"""Grid of log ratios (ratios e^-6 … e^6, step 0.025) on which team posteriors are computed."""
 
 SHRINKAGE_COLUMNS = (
     "shrunk_ratio",
@@ -54,17 +55,26 @@ def _conditional_log_likelihood(
     return loglik.sum(axis=1) / design_effect
 
 
-def _gaussian_filter(values: np.ndarray, tau: float) -> np.ndarray:
-    """Each row of `values` convolved with the N(0, τ²) density discretised on the grid step
-    (weights summing to 1; τ = 0 leaves the rows unchanged): Σ_j values[j] · k(η_i − η_j)."""
-    if tau == 0.0:
-        return values
-    step = ETA_GRID[1] - ETA_GRID[0]
-    half = min(int(np.ceil(8 * tau / step)), ETA_GRID.size - 1)
-    offsets = np.arange(-half, half + 1) * step
-    kernel = np.exp(-0.5 * (offsets / tau) ** 2)
-    kernel /= kernel.sum()
-    return signal.fftconvolve(values, kernel[None, :], mode="same", axes=1)
+class _GaussianFilter:
+    """Rows of a matrix on `ETA_GRID` convolved with N(0, τ²) densities, for many τ.
+
+    The rows are transformed once (zero-padded so that the convolution is linear, not
+    circular); each τ then costs one product with the Gaussian's transfer function
+    exp(−2π²τ²f²) and one inverse FFT. The kernel sums to 1; τ = 0 leaves the rows unchanged.
+    """
+
+    def __init__(self, values: np.ndarray, max_tau: float) -> None:
+        step = ETA_GRID[1] - ETA_GRID[0]
+        self.size = sp_fft.next_fast_len(ETA_GRID.size + int(np.ceil(10 * max_tau / step)) + 1)
+        self.values = values
+        self.spectrum = sp_fft.rfft(values, n=self.size, axis=1)
+        self.frequencies = sp_fft.rfftfreq(self.size, d=step)
+
+    def __call__(self, tau: float) -> np.ndarray:
+        if tau == 0.0:
+            return self.values
+        transfer = np.exp(-2.0 * (np.pi * tau * self.frequencies) ** 2)
+        return sp_fft.irfft(self.spectrum * transfer, n=self.size, axis=1)[:, : ETA_GRID.size]
 
 
 def shrink_unit_likelihoods(
@@ -74,7 +84,7 @@ def shrink_unit_likelihoods(
 
     `log_likelihoods` holds one row per unit: log L_t(η) on `ETA_GRID`. The marginal likelihood
     of unit t is M_t(μ, τ) = ∫ L_t(η) φ((η − μ)/τ)/τ dη, a convolution computed by FFT for all
-    μ on the grid at once. τ is the mode of the restricted likelihood Σ_μ Π_t M_t(μ, τ) (μ
+    μ on the grid at once (`_GaussianFilter`). τ is the mode of the restricted likelihood Σ_μ Π_t M_t(μ, τ) (μ
     integrated out under a flat prior between the units' estimates, the analogue of REML);
     given τ̂, μ is integrated out again, so the posterior of η_t carries the uncertainty of μ̂.
     Returns the posterior median, the equal-tailed `level` limits (log scale), μ̂ (posterior
@@ -90,9 +100,10 @@ def shrink_unit_likelihoods(
         centres[np.argmin(np.abs(ETA_GRID - np.median(mean)))] = True
     spread = float(np.ptp(mean) + 3 * np.max(sd))
     taus = np.concatenate([[0.0], np.geomspace(0.01, max(1.0, spread), 24)])
+    smooth = _GaussianFilter(likelihood, taus[-1])
     best_value, best = -np.inf, None
     for tau in taus:
-        marginal = np.maximum(_gaussian_filter(likelihood, tau), 1e-300)[:, centres]
+        marginal = np.maximum(smooth(tau), 1e-300)[:, centres]
         log_joint = np.log(marginal).sum(axis=0)
         top = log_joint.max()
         restricted = top + np.log(np.exp(log_joint - top).sum())
@@ -103,7 +114,7 @@ def shrink_unit_likelihoods(
     weight /= weight.sum()
     spread_weight = np.zeros_like(likelihood)
     spread_weight[:, centres] = weight[None, :] / marginal
-    posterior = likelihood * _gaussian_filter(spread_weight, tau)
+    posterior = likelihood * _GaussianFilter(spread_weight, tau)(tau)
     posterior = np.maximum(posterior, 0.0)
     posterior /= posterior.sum(axis=1, keepdims=True)
     cdf = np.cumsum(posterior, axis=1)
@@ -196,40 +207,42 @@ def shrink_ratios_within(
         [*by, *unit])
     out_schema = {**{c: frame.schema[c] for c in (*by, *unit)},
                   **{c: pl.Float64 for c in SHRINKAGE_COLUMNS[:-1]}, "unit_count": pl.Int64}
+    # NOTE: one pass to numpy arrays; the groups and units are runs of the sorted rows.
+    deff_column = (pl.col(design_effect).cast(pl.Float64) if design_effect
+                   else pl.lit(None, pl.Float64))
+    arrays = usable.select(
+        pl.struct(by).rank("dense").alias("_group") if by else pl.lit(1).alias("_group"),
+        pl.struct([*by, *unit]).rank("dense").alias("_unit"),
+        *(pl.col(c).cast(pl.Float64) for c in (count, ref_count, exposure, ref_exposure)),
+        deff_column.alias("_deff"),
+    )
+    group_ids, unit_ids = arrays["_group"].to_numpy(), arrays["_unit"].to_numpy()
+    a, b, t1, t0, deff_rows = (arrays[c].to_numpy() for c in arrays.columns[2:])
+    labels = usable.select(*by, *unit).rows()
     rows = []
-    groups = usable.group_by(by, maintain_order=True) if by else [((), usable)]
-    for key, part in groups:
-        key = key if isinstance(key, tuple) else (key,)
-        units = part.partition_by(unit, maintain_order=True, as_dict=True)
-        names = list(units)
-        deffs = np.array([
-            np.nan if not design_effect or units[u][design_effect].null_count()
-            else max(1.0, float(units[u][design_effect].max()))
-            for u in names
-        ])
+    for group in np.unique(group_ids):
+        in_group = np.flatnonzero(group_ids == group)
+        starts = in_group[np.flatnonzero(np.diff(unit_ids[in_group], prepend=-1))]
+        ends = np.append(starts[1:], in_group[-1] + 1)
+        slices = [slice(start, end) for start, end in zip(starts, ends, strict=True)]
+        deffs = np.array([np.nan if np.isnan(deff_rows[s]).any() else max(1.0, deff_rows[s].max())
+                          for s in slices])
         fill = float(np.nanmedian(deffs)) if np.isfinite(deffs).any() else 1.0
         deffs = np.where(np.isfinite(deffs), deffs, max(1.0, fill))
         # NOTE: a unit without events in either group has a flat likelihood: it tells nothing
         # about its own ratio nor about μ and τ, so it is left out and gets no estimate.
-        informative = np.array([
-            float(units[u][count].sum()) + float(units[u][ref_count].sum()) > 0 for u in names])
-        estimate = np.full((3, len(names)), np.nan)
+        informative = np.array([a[s].sum() + b[s].sum() > 0 for s in slices])
+        estimate = np.full((3, len(slices)), np.nan)
         mu = tau = np.nan
         if informative.sum() >= 2:
             loglik = np.array([
-                _conditional_log_likelihood(
-                    units[u][count].cast(pl.Float64).to_numpy(),
-                    units[u][ref_count].cast(pl.Float64).to_numpy(),
-                    np.log(units[u][exposure].cast(pl.Float64).to_numpy()
-                           / units[u][ref_exposure].cast(pl.Float64).to_numpy()),
-                    d,
-                )
-                for u, d, keep in zip(names, deffs, informative, strict=True) if keep
+                _conditional_log_likelihood(a[s], b[s], np.log(t1[s] / t0[s]), d)
+                for s, d, keep in zip(slices, deffs, informative, strict=True) if keep
             ])
             median, low, high, mu, tau = shrink_unit_likelihoods(loglik, level=level)
             estimate[:, informative] = np.vstack([median, low, high])
-        for i, name in enumerate(names):
-            rows.append((*key, *name, *np.exp(estimate[:, i]).tolist(), float(np.exp(mu)),
+        for i, s in enumerate(slices):
+            rows.append((*labels[s.start], *np.exp(estimate[:, i]).tolist(), float(np.exp(mu)),
                          float(tau), int(informative.sum())))
     result = pl.DataFrame(rows, schema=out_schema, orient="row")
     return result.with_columns(pl.col(SHRINKAGE_COLUMNS[:-1]).fill_nan(None)).sort([*by, *unit])

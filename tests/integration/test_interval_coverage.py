@@ -43,7 +43,8 @@ def _coverage(spec: PanelSpec, settings: AnalysisSettings = AnalysisSettings(),
         truth = panel.truth.group_by("team_code", "origin").agg(
             true_ratio=pl.col("true_ratio").mean())
         cells = (
-            table.filter(query_type="person", benchmark="resident_only")
+            table.filter(query_type="person", benchmark="resident_only",
+                         period=f"{months[0]}..{months[-1]}")
             .filter((pl.col("team_code") != ALL_TEAMS) & (pl.col("origin") != "NL"))
             .join(truth, on=["team_code", "origin"])
             .join(true_person_ratio(panel, months), on=["team_code", "origin"])
