@@ -36,6 +36,7 @@ from assets.disproportionality import (
     _denominators,
     choose_population_year,
     count_person_units,
+    list_periods,
 )
 from assets.schema import ALL_TEAMS, QUERY_TYPES
 
@@ -212,9 +213,9 @@ def compute_team_trends(
     """
     from assets.stats.shrinkage import bh_q_values
 
-    labels, weighted, cross = _quarter_inputs(queries, population, months, settings)
-    if len(labels) < 2:
+    if sum(p.kind == "quarter" for p in list_periods(months)) < 2:
         return pl.DataFrame(schema=TREND_SCHEMA)
+    labels, weighted, cross = _quarter_inputs(queries, population, months, settings)
     table = _covariances(weighted, cross, settings.reference).sort(
         *_CELL, "quarter", "quarter_2")
     rows = []

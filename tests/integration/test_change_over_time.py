@@ -86,3 +86,10 @@ def test_change_intervals_cover_the_truth_over_replicates():
     assert np.concatenate(covered).size >= 1_000
     assert 0.93 <= np.concatenate(covered).mean() <= 0.97
     assert 0.93 <= np.concatenate(constant).mean() <= 0.97
+
+
+def test_fewer_than_two_complete_quarters_give_an_empty_table():
+    panel = simulate_panel(PanelSpec(months=5, queries_per_year=20_000))
+    trends = compute_team_trends(panel.queries.lazy(), panel.population,
+                                 months=panel.spec.month_keys())
+    assert trends.is_empty() and trends.schema == TREND_SCHEMA

@@ -29,7 +29,7 @@ EXPECTED_TEXT = {
     "01_run_overview.ipynb": ("Synthetic data", "quarantined rows in total", "suppressed cells:",
                               "rate_ratio_ci_low"),
     # NOTE: group labels appear only in the recomputation at origin_level="group".
-    "02_team_deep_dive.ipynb": ("Synthetic data", "team AMS-W2:", "highest_over_lowest",
+    "02_team_deep_dive.ipynb": ("Synthetic data", "team AMS-W2, ", "highest_over_lowest",
                                 "Buiten Europa"),
 }
 
