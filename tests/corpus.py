@@ -473,58 +473,120 @@ def make_bsn(first_eight: str) -> str:
     return bsn
 
 
+def make_bsns(count: int, first: int, step: int = 1_234_577) -> tuple[str, ...]:
+    """`count` distinct made-up BSNs, the first eight digits counting from `first` in steps of
+    `step` (numbers without a check digit are skipped)."""
+    bsns: list[str] = []
+    prefix = first
+    while len(bsns) < count:
+        try:
+            bsns.append(make_bsn(f"{prefix % 10**8:08d}"))
+        except ValueError:
+            pass
+        prefix += step
+    return tuple(bsns)
+
+
+def write_grouped(bsn: str, grouping: tuple[int, ...], separator: str) -> str:
+    """`bsn` written in digit groups, e.g. (4, 2, 3) and "." give 1234.56.782."""
+    parts, start = [], 0
+    for size in grouping:
+        parts.append(bsn[start:start + size])
+        start += size
+    return separator.join(parts)
+
+
 BSNS = tuple(make_bsn(prefix) for prefix in ("29384756", "38475612", "47561238", "56123847"))
 """Made-up numbers passing the 11-test, one per damage so that a leak can be traced to it."""
-PRIVACY_ROWS = [11, 222, 3333]
-"""Rows that receive the identifier: the message must count 3."""
+GROUPED_BSNS = tuple(
+    write_grouped(bsn, *[((4, 2, 3), "."), ((3, 3, 3), " "), ((3, 3, 3), "-")][i % 3])
+    for i, bsn in enumerate(make_bsns(24, 61_000_000)))
+"""Issue 16's first export: 24 BSNs written 1234.56.782, 123 456 782 or 123-456-782."""
+EIGHT_DIGIT_BSNS = tuple(bsn[1:] for bsn in make_bsns(24, 1_357_913, step=300_007))
+"""Issue 16's second export: 24 BSNs that start with 0, written without it (eight digits)."""
+MORE_BSNS = make_bsns(2, 70_123_456)
+"""For forms the issue does not list: one labelled with no-break spaces, one in full-width digits."""
+FULL_WIDTH_DIGITS = str.maketrans("0123456789", "０１２３４５６７８９")
+PRIVACY_ROW_STEP = 277
+"""Damaged rows are 11, 288, 565, ...: spread over the file (24 of them fit in a small month)."""
 
 
 @dataclass(frozen=True)
 class PrivacyDamage:
-    """An un-pseudonymised identifier written into a column of one query type's month.
+    """Un-pseudonymised identifiers written into a column of one query type's month.
 
-    `needles` are the strings that must never appear anywhere (the value, the BSN's digits, a
-    plate without dashes); `kind` is the guard's word for it.
+    `values` go one per row, into rows 11, 11 + PRIVACY_ROW_STEP, ...; `needles` are the other
+    strings that must never appear anywhere (a BSN's bare digits, a plate without dashes);
+    `kind` is the guard's word for it.
     """
 
     query_type: str
     column: str
-    value: str
+    values: tuple[str, ...]
     kind: str
     needles: tuple[str, ...] = field(default=())
-    rows: tuple[int, ...] = tuple(PRIVACY_ROWS)
     fmt: str = "parquet"
 
     @property
+    def rows(self) -> tuple[int, ...]:
+        return tuple(11 + i * PRIVACY_ROW_STEP for i in range(len(self.values)))
+
+    @property
     def all_needles(self) -> tuple[str, ...]:
-        return (self.value, *self.needles)
+        return tuple(dict.fromkeys((*self.values, *self.needles)))
+
+
+def _three(value: str) -> tuple[str, str, str]:
+    return (value, value, value)
 
 
 PRIVACY_DAMAGES: dict[str, PrivacyDamage] = {
-    "bsn_in_query_reason": PrivacyDamage("person", "query_reason", BSNS[0], "bsn"),
+    "bsn_in_query_reason": PrivacyDamage("person", "query_reason", _three(BSNS[0]), "bsn"),
     "bsn_in_extra_text_column": PrivacyDamage(
-        "person", EXTRA_COLUMN, f"gecontroleerd, bsn {BSNS[1]} klopt", "bsn", (BSNS[1],)),
+        "person", EXTRA_COLUMN, _three(f"gecontroleerd, bsn {BSNS[1]} klopt"), "bsn", (BSNS[1],)),
     "bsn_embedded_in_query_id": PrivacyDamage(
-        "plate", "query_id", f"K-{BSNS[2]}-A", "bsn", (BSNS[2],)),
+        "plate", "query_id", _three(f"K-{BSNS[2]}-A"), "bsn", (BSNS[2],)),
     "bsn_in_csv_query_reason": PrivacyDamage(
-        "plate", "query_reason", BSNS[3], "bsn", fmt="csv"),
+        "plate", "query_reason", _three(BSNS[3]), "bsn", fmt="csv"),
     "plate_sidecode_1_in_subject": PrivacyDamage(
-        "person", "subject_pseudonym", "HZ-42-17", "licence_plate", ("HZ4217",)),
+        "person", "subject_pseudonym", _three("HZ-42-17"), "licence_plate", ("HZ4217",)),
     "plate_sidecode_7_in_holder": PrivacyDamage(
-        "plate", "holder_pseudonym", "47-KRT-3", "licence_plate", ("47KRT3",)),
+        "plate", "holder_pseudonym", _three("47-KRT-3"), "licence_plate", ("47KRT3",)),
     "plate_lowercase_in_plate_pseudonym": PrivacyDamage(
-        "plate", "plate_pseudonym", "vd-481-x", "licence_plate", ("VD481X", "vd481x")),
+        "plate", "plate_pseudonym", _three("vd-481-x"), "licence_plate", ("VD481X", "vd481x")),
     "email_in_officer": PrivacyDamage(
-        "person", "officer_pseudonym", "w.de.vries@politie-example.nl", "email"),
+        "person", "officer_pseudonym", _three("w.de.vries@politie-example.nl"), "email"),
+    # issue 16: the three exports that were kept in the warehouse
+    "bsn_grouped_in_subject": PrivacyDamage(
+        "person", "subject_pseudonym", GROUPED_BSNS, "bsn",
+        tuple(re.sub(r"\D", "", v) for v in GROUPED_BSNS)),
+    "bsn_eight_digits_in_subject": PrivacyDamage(
+        "person", "subject_pseudonym", EIGHT_DIGIT_BSNS, "bsn",
+        tuple(f"0{v}" for v in EIGHT_DIGIT_BSNS)),
+    "plate_in_query_reason": PrivacyDamage(
+        "plate", "query_reason", ("kenteken GH-452-K", "kenteken SX-803-B", "kenteken NJ-276-P"),
+        "licence_plate", ("GH452K", "SX803B", "NJ276P")),
+    # issue 16: forms it does not list
+    "plate_lowercase_spaced_in_extra_column": PrivacyDamage(
+        "plate", EXTRA_COLUMN, _three("auto rz 718 t, bestuurder aangesproken"), "licence_plate",
+        ("rz 718 t", "RZ718T", "rz718t", "RZ-718-T")),
+    "bsn_labelled_no_break_spaces_in_query_reason": PrivacyDamage(
+        "person", "query_reason", _three(f"BSN:\u00a0{write_grouped(MORE_BSNS[0], (3, 3, 3), chr(0xA0))}"),
+        "bsn", (MORE_BSNS[0],)),
+    "bsn_full_width_in_csv_holder": PrivacyDamage(
+        "plate", "holder_pseudonym", _three(f"({MORE_BSNS[1].translate(FULL_WIDTH_DIGITS)})"), "bsn",
+        (MORE_BSNS[1],), fmt="csv"),
 }
-"""Privacy damage by name; each is written into rows PRIVACY_ROWS of one month."""
+"""Privacy damage by name; each writes its values into rows 11, 288, ... of one month."""
 
 
 def inject_identifier(landing: Path, month: str, damage: PrivacyDamage) -> Path:
-    """Write `damage.value` into `damage.column` (created if absent) at `damage.rows`, the
-    month first converted to CSV when `damage.fmt` says so."""
+    """Write `damage.values` into `damage.column` (created if absent), one per row of
+    `damage.rows`, the month first converted to CSV when `damage.fmt` says so."""
     if damage.fmt == "csv" and month_path(landing, damage.query_type, month).suffix != ".csv":
         to_csv(landing, damage.query_type, month)
     frame = load_month(landing, damage.query_type, month)
-    frame = set_cells(frame, list(damage.rows), damage.column, damage.value)
+    assert frame.height > max(damage.rows), "the month is too small for this damage"
+    for row, value in zip(damage.rows, damage.values, strict=True):
+        frame = set_cells(frame, [row], damage.column, value)
     return save_month(landing, damage.query_type, month, frame)

@@ -1,16 +1,19 @@
 """A monthly file holding an un-pseudonymised identifier is refused whole and the value is never
-shown (DESIGN.md §6, issue 3).
+shown (DESIGN.md §6, issues 3 and 16).
 
 For every privacy damage of tests/corpus.py (a BSN passing the 11-test in a string column, in an
 extra free-text column, embedded in an id or in a CSV file; a licence plate of sidecode 1, 7 or
-9 in a pseudonym column; an e-mail address in officer_pseudonym):
+9 in a pseudonym column; an e-mail address in officer_pseudonym; and issue 16's exports: 24 BSNs
+written 1234.56.782 / 123 456 782 / 123-456-782 or as eight digits in subject_pseudonym, plates
+typed into query_reason, and forms the issue does not list):
 
 - `stopcheck run` (the console script, a real SQLite DAGSTER_HOME) exits 1 and names, per
   refused file, the asset, the partition, the file, the column and the count of values;
 - nothing of the refused file is in the warehouse; the other month is complete;
 - the value (and a BSN's digits, a plate without dashes) is nowhere: not in the bytes of any
   warehouse file, not in any string cell of any warehouse Parquet file (they are compressed),
-  not in any file under DAGSTER_HOME (the SQLite event log, compute logs, ...), not on the
+  not in any file under DAGSTER_HOME (the SQLite event log, compute logs, ...) nor in any cell
+  of its SQLite databases read with sqlite3 (zlib-compressed blobs decompressed), not on the
   console (fd-level capture), not in the exception or its pickle.
 
 A run costs seconds, so one run holds every damage: MONTHS gives each pair of damages (one in
@@ -24,8 +27,11 @@ from __future__ import annotations
 import contextlib
 import os
 import pickle
+import re
+import sqlite3
 import sys
 import tempfile
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -48,6 +54,9 @@ MONTHS = {
     "2025-03": ("bsn_in_extra_text_column", "plate_sidecode_7_in_holder"),
     "2025-04": ("plate_sidecode_1_in_subject", "plate_lowercase_in_plate_pseudonym"),
     "2025-05": ("email_in_officer", "bsn_in_csv_query_reason"),
+    "2025-06": ("bsn_grouped_in_subject", "plate_in_query_reason"),
+    "2025-07": ("bsn_eight_digits_in_subject", "plate_lowercase_spaced_in_extra_column"),
+    "2025-08": ("bsn_labelled_no_break_spaces_in_query_reason", "bsn_full_width_in_csv_holder"),
 }
 """Month → (person damage, plate damage)."""
 MONTH_OF = {name: month for month, pair in MONTHS.items() for name in pair}
@@ -154,6 +163,36 @@ def found_in_parquet_cells(root: Path, needles: tuple[str, ...]) -> list[str]:
     return found
 
 
+def found_in_sqlite(root: Path, needles: tuple[str, ...]) -> list[str]:
+    """`file table.column: needle` for every cell of every table of every SQLite database under
+    root that holds a needle: text as stored, blobs decoded and, when zlib-compressed (Dagster
+    compresses its snapshots), decompressed."""
+    found = []
+    for path in sorted(root.rglob("*.db")):
+        with contextlib.closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as db:
+            tables = [row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type='table'")]
+            for table in tables:
+                cursor = db.execute(f'SELECT * FROM "{table}"')
+                names = [d[0] for d in cursor.description]
+                for row in cursor:
+                    for name, cell in zip(names, row, strict=True):
+                        texts = _cell_texts(cell)
+                        found += [f"{path.relative_to(root)} {table}.{name}: {needle}"
+                                  for needle in needles if any(needle in t for t in texts)]
+    return found
+
+
+def _cell_texts(cell) -> list[str]:
+    if isinstance(cell, str):
+        return [cell]
+    if isinstance(cell, bytes):
+        texts = [cell.decode("utf-8", errors="replace")]
+        with contextlib.suppress(zlib.error):
+            texts.append(zlib.decompress(cell).decode("utf-8", errors="replace"))
+        return texts
+    return [str(cell)] if cell is not None else []
+
+
 def test_run_exits_non_zero_other_month_complete(privacy_run):
     assert privacy_run.exit_code == 1
     assert f"FAILED ({len(MONTH_OF)} failed step(s))" in privacy_run.err
@@ -192,9 +231,11 @@ def test_value_never_shown(privacy_run, name):
     assert found_in_parquet_cells(privacy_run.warehouse, needles) == []
     assert list(privacy_run.home.rglob("*.db"))
     assert found_in_bytes(privacy_run.home, needles) == []
+    assert found_in_sqlite(privacy_run.home, needles) == []
     # NOTE: a positive control: the refusal (naming the file) is in the SQLite event log as
-    # searchable bytes, so a value in any message would have been found there too.
+    # searchable bytes and cells, so a value in any message would have been found there too.
     assert found_in_bytes(privacy_run.home, (str(privacy_run.paths[name]),))
+    assert found_in_sqlite(privacy_run.home, (str(privacy_run.paths[name]),))
 
 
 def test_search_finds_a_planted_value(small_landing, tmp_path):
@@ -204,10 +245,38 @@ def test_search_finds_a_planted_value(small_landing, tmp_path):
     corpus.inject_identifier(landing, OTHER, damage)
     meos = landing / "meos"
     assert found_in_parquet_cells(meos, damage.all_needles) == [
-        f"person_queries/{OTHER}.parquet subject_pseudonym: {damage.value}"]
+        f"person_queries/{OTHER}.parquet subject_pseudonym: {damage.values[0]}"]
     corpus.to_csv(landing, "person", OTHER)
     assert found_in_bytes(meos, damage.all_needles) == [
-        f"person_queries/{OTHER}.csv: {damage.value}"]
+        f"person_queries/{OTHER}.csv: {damage.values[0]}"]
+
+
+def test_sqlite_search_reads_text_and_compressed_blobs(tmp_path):
+    needle = corpus.GROUPED_BSNS[0]
+    compressed = zlib.compress(f'{{"message": "{needle}"}}'.encode())
+    assert needle.encode() not in compressed  # a byte search would miss this one
+    with contextlib.closing(sqlite3.connect(tmp_path / "events.db")) as db:
+        db.execute("CREATE TABLE event_logs (id INTEGER, event TEXT, body BLOB)")
+        db.execute("INSERT INTO event_logs VALUES (1, ?, ?)", ("clean", compressed))
+        db.execute("INSERT INTO event_logs VALUES (2, ?, NULL)", (f"x {needle} y",))
+        db.commit()
+    assert found_in_sqlite(tmp_path, (needle,)) == [
+        f"events.db event_logs.body: {needle}", f"events.db event_logs.event: {needle}"]
+
+
+def test_corpus_identifiers_are_what_they_claim():
+    """Checked without the guard: each BSN passes the 11-test, the eight-digit ones with a 0."""
+    def passes(digits: str) -> bool:
+        return len(digits) == 9 and sum(
+            w * int(d) for w, d in zip(corpus.BSN_WEIGHTS, digits, strict=True)) % 11 == 0
+
+    assert all(passes(re.sub(r"\D", "", v)) for v in corpus.GROUPED_BSNS)
+    assert [sorted({len(g) for g in re.split(r"\D", v)}) for v in corpus.GROUPED_BSNS[:3]] == [
+        [2, 3, 4], [3], [3]]
+    assert all(len(v) == 8 and passes(f"0{v}") for v in corpus.EIGHT_DIGIT_BSNS)
+    assert all(passes(b) for b in (*corpus.BSNS, *corpus.MORE_BSNS))
+    for damage in corpus.PRIVACY_DAMAGES.values():
+        assert len(damage.rows) == len(damage.values) == len(set(damage.rows))
 
 
 @pytest.mark.parametrize("name", list(corpus.PRIVACY_DAMAGES))

@@ -159,9 +159,12 @@ def test_each_listed_sidecode_shape(plate: str) -> None:
     assert _kinds(frame, ["holder_pseudonym"]) == {("holder_pseudonym", "licence_plate")}
 
 
-def test_plate_like_codes_outside_pseudonym_columns_are_allowed() -> None:
+def test_plates_count_in_every_column_but_ambiguous_codes_do_not() -> None:
+    # ZZ99ZZ is sidecode 4 wherever it stands; AB1234 (sidecode 1 without dashes) reads as a
+    # flight or file number, BU0363AE01 is one ten-character token.
     frame = pl.DataFrame({"team_code": ["AB1234", "ZZ99ZZ"], "buurt_code": ["BU0363AE01"] * 2})
-    assert scan_for_identifiers(frame, pseudonym_columns=["subject_pseudonym"]) == []
+    assert scan_for_identifiers(frame, pseudonym_columns=["subject_pseudonym"]) == [
+        IdentifierFinding("team_code", "licence_plate", 1)]
 
 
 # --- pseudonyms ---------------------------------------------------------------------------
