@@ -16,6 +16,7 @@ import polars as pl
 
 from assets.identifiers import refuse_if_identifiers
 from assets.schema import (
+    ID_COLUMNS,
     MONTH_PATTERN,
     PERSONS,
     POPULATION,
@@ -95,8 +96,8 @@ def month_file(landing: Path, query_type: str, month: str) -> Path:
     return _pick(query_dir(landing, query_type), month)
 
 
-def read_table(path: Path, schema: pl.Schema, *, pseudonym_columns: tuple[str, ...] = ()
-               ) -> ReadResult:
+def read_table(path: Path, schema: pl.Schema, *, pseudonym_columns: tuple[str, ...] = (),
+               id_columns: tuple[str, ...] = ()) -> ReadResult:
     """Read one landing file, refuse it if it holds a raw identifier, and cast it to `schema`.
 
     The privacy guard (assets.identifiers) sees every column of the file, extra ones included,
@@ -124,7 +125,8 @@ def read_table(path: Path, schema: pl.Schema, *, pseudonym_columns: tuple[str, .
         # NOTE: polars fills the missing fields of a short last row with nulls, so a CSV cut in
         # its last row would still parse, one row shortened: a complete CSV ends with a line break.
         raise InputError(f"{path}: unreadable or truncated (no line break after the last row)")
-    refuse_if_identifiers(raw, source=str(path), pseudonym_columns=pseudonym_columns)
+    refuse_if_identifiers(raw, source=str(path), pseudonym_columns=pseudonym_columns,
+                          id_columns=id_columns)
     missing = [c for c in schema if c not in raw.columns]
     if missing:
         raise InputError(f"{path}: missing column(s) {', '.join(missing)}")
@@ -217,7 +219,7 @@ def read_query_month(landing: Path, query_type: str, month: str) -> ReadResult:
     """Read the monthly export of one query type, typed, with a `source_file` column."""
     path = month_file(landing, query_type, month)
     result = read_table(path, QUERY_SCHEMAS[query_type],
-                        pseudonym_columns=PSEUDONYM_COLUMNS[query_type])
+                        pseudonym_columns=PSEUDONYM_COLUMNS[query_type], id_columns=ID_COLUMNS)
     if result.frame.height == 0:
         raise InputError(f"{path}: empty month (0 rows)")
     frame = result.frame.with_columns(source_file=pl.lit(path.name))

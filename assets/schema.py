@@ -109,6 +109,9 @@ PSEUDONYM_COLUMNS = {
     "person": ("officer_pseudonym", "subject_pseudonym"),
     "plate": ("officer_pseudonym", "plate_pseudonym", "holder_pseudonym"),
 }
+ID_COLUMNS = ("query_id",)
+"""Supplier-made ids of the query tables: not pseudonyms, but a whole value of eight digits in one
+is read as a BSN that lost its leading zero (assets.identifiers)."""
 
 
 def age_band_expr(age: pl.Expr) -> pl.Expr:
