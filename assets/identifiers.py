@@ -82,7 +82,7 @@ INTERNATIONAL_PHONE_PATTERN = r"(?:\+|00)31[\s\-]?(?:\(0\)[\s\-]?)?[0-9]{9}"
 BSN, removed before the BSN scan."""
 BSN_LABEL_PATTERN = r"(?i:bsn|sofi|burgerservice)"
 LABELLED_EIGHT_PATTERN = (
-    r"(?i)(?:bsn|sofi|burgerservice)[\p{L}\-]*[^\p{L}\p{N}]{0,3}"
+    rf"{BSN_LABEL_PATTERN}[\p{{L}}\-]*[^\p{{L}}\p{{N}}]{{0,3}}"
     rf"(?:{_grouping_pattern(EIGHT_DIGIT_GROUPINGS)})(?:[^0-9]|$)"
 )
 """An eight-digit number right after a BSN label (bsn, sofinummer, burgerservicenummer)."""
@@ -268,10 +268,10 @@ def _other_script_digits() -> dict[str, str]:
     return {ch: str(unicodedata.decimal(ch)) for ch in re.findall(r"\d", every)}
 
 
-def normalise_text(text: pl.Expr) -> pl.Expr:
+def _normalise(text: pl.Expr) -> pl.Expr:
     """Bring typed text to the form the patterns read: NFKC, no format characters, ASCII digits.
 
-    Only values with a non-ASCII character change (NFKC leaves ASCII alone), so callers apply it
+    Only values with a non-ASCII character change (NFKC leaves ASCII alone), so it is applied
     to those values only.
     """
     return (
@@ -289,7 +289,7 @@ def _typed_values(text: pl.Series) -> pl.DataFrame:
     non_ascii = frame["v"].str.len_bytes() != frame["v"].str.len_chars()
     if non_ascii.any():
         frame = pl.concat([frame.filter(~non_ascii),
-                           frame.filter(non_ascii).with_columns(normalise_text(pl.col("v")))])
+                           frame.filter(non_ascii).with_columns(_normalise(pl.col("v")))])
     return frame
 
 
