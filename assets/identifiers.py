@@ -7,7 +7,8 @@ it, every column is scanned for three kinds of direct identifier, in the forms p
     A Dutch citizen service number: nine digits passing the BSN 11-test (9·d1 + 8·d2 + … +
     2·d8 − 1·d9 ≡ 0 mod 11, not all zeros), bounded by non-digits, written plain
     (``123456782``) or grouped 4-2-3, 3-3-3 or 3-2-2-2 with a dot, space, dash, slash or
-    comma (``1234.56.782``, ``123 456 782``, ``123-45-67-82``), anywhere in any string.
+    comma between the groups (``1234.56.782``, ``123 456 782``, ``123 - 45 - 67 - 82``),
+    anywhere in any string.
     Eight digits that pass the 11-test with a leading zero restored (a BSN that went through a
     number column) count in integer columns, in pseudonym columns, as the whole value of an id
     column, and anywhere after a label (``BSN 12345672``, ``sofinr: 12.345.672``); not otherwise
@@ -16,7 +17,7 @@ it, every column is scanned for three kinds of direct identifier, in the forms p
     A Dutch licence plate of a sidecode 1–14 (``XX-99-99`` … ``999-XX-9``, e.g. ``GH-452-K``) as a
     token bounded by non-alphanumerics, with dashes or spaces at both of the sidecode's dash
     positions or without separators, in any case, in every string column; and the whole value of
-    a pseudonym column with any separators.
+    a pseudonym column with any separators and any letters.
 ``email``
     An e-mail address anywhere in any string column.
 
@@ -53,8 +54,9 @@ BSN_WEIGHTS = (9, 8, 7, 6, 5, 4, 3, 2, -1)
 
 # --------------------------------------------------------------------------- patterns
 
-BSN_SEPARATOR = r"[\s.,/\-\u2010-\u2015\u2212]"
-"""One character between digit groups of a written BSN (after NFKC: a no-break space is a space)."""
+BSN_SEPARATOR = r"(?:[\s.,]|\s?[/\-\u2010-\u2015\u2212]\s?|\s{2})"
+"""Between digit groups of a written BSN: a space, dot or comma, a dash or slash with or without
+spaces around it, or two spaces (after NFKC a no-break space is a space)."""
 
 BSN_GROUPINGS: tuple[tuple[int, ...], ...] = ((9,), (4, 2, 3), (3, 3, 3), (3, 2, 2, 2))
 """Digit groups of a nine-digit BSN as written: plain, 1234.56.782, 123.456.782, 123.45.67.82."""
@@ -153,7 +155,8 @@ PLATE_PATTERN = "^(?:" + "|".join(
     PLATE_SIDECODES[s].replace("-", "").replace("X", _LETTER_ANY).replace("9", "[0-9]")
     for s in PLATE_SIDECODES
 ) + ")$"
-"""Whole-value pattern of a plate after removing dashes and spaces and upper-casing."""
+"""Whole-value pattern of a plate after removing separators (space, dash, dot, underscore,
+slash) and upper-casing."""
 # NOTE: a plate is a token: bounded by non-alphanumerics, with the same kind of separator at
 # both dash positions or none. A dashed plate must not continue a chain of dashed parts
 # ("op 01-01-2000", "PV-24-05-123" are not plates). Spaced, an old sidecode (1–3, any letters)
@@ -425,7 +428,7 @@ def _rows_by_kind(candidates: pl.DataFrame, role: ColumnRole
     frame = candidates.lazy()
     plate = pl.col("v").str.contains(PLATE_IN_TEXT_PATTERN)
     if role == "pseudonym":
-        whole = pl.col("v").str.replace_all(r"[\s\-]", "").str.to_uppercase()
+        whole = pl.col("v").str.replace_all(r"[\s\-._/]", "").str.to_uppercase()
         plate = plate | whole.str.contains(PLATE_PATTERN)
     email = pl.col("v").str.contains(EMAIL_PATTERN)
 

@@ -14,6 +14,7 @@ RDW's list, the BSN groupings from how Dutch forms print them.
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
+import re
 import string
 
 from hypothesis import assume, given, settings
@@ -55,9 +56,11 @@ def non_bsns(draw: st.DrawFn) -> str:
 
 GROUPINGS = ((9,), (4, 2, 3), (3, 3, 3), (3, 2, 2, 2))
 """1234567882, 1234.56.782, 123 456 782, 123-45-67-82."""
-SEPARATORS = (".", " ", "-", "/", ",", "\u00a0", "\u202f", "\u2009", "\u2011", "\u2013")
+SEPARATORS = (".", " ", "-", "/", ",", "\u00a0", "\u202f", "\u2009", "\u2011", "\u2013", " - ",
+              " / ", "  ")
 """Dot, space, dash, slash, comma, no-break space, narrow no-break space, thin space,
-non-breaking hyphen, en dash (what a word processor or a spreadsheet puts between groups)."""
+non-breaking hyphen, en dash (what a word processor or a spreadsheet puts between groups), a
+dash or slash between spaces, two spaces."""
 
 
 def group(digits: str, grouping: tuple[int, ...], separator: str) -> str:
@@ -243,8 +246,10 @@ def test_a_plate_in_free_text_is_refused(plate: str, before: str, after: str) ->
 
 
 @SETTINGS
-@given(plates(free_text=False))
-def test_a_plate_filling_a_pseudonym_column_is_refused(plate: str) -> None:
+@given(plates(free_text=False), st.sampled_from(["", ".", "_", "/"]))
+def test_a_plate_filling_a_pseudonym_column_is_refused(plate: str, separator: str) -> None:
+    if separator:
+        plate = re.sub(r"[-\s\u00a0\u2011]", separator, plate)
     frame = pl.DataFrame({"plate_pseudonym": [plate, "f" * 64]})
     assert scan_for_identifiers(frame, pseudonym_columns=["plate_pseudonym"]) == [
         IdentifierFinding("plate_pseudonym", "licence_plate", 1)]
