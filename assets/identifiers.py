@@ -14,8 +14,8 @@ it, every column is scanned for three kinds of direct identifier, in the forms p
     column, and anywhere after a label (``BSN 12345672``, ``sofinr: 12.345.672``); not otherwise
     in free text, where about one date in eleven (``20250115``) would pass.
 ``licence_plate``
-    A Dutch licence plate of a sidecode 1–14 (``XX-99-99`` … ``999-XX-9``, e.g. ``GH-452-K``) as a
-    token bounded by non-alphanumerics, with dashes or spaces at both of the sidecode's dash
+    A Dutch licence plate of a sidecode 1–14 (``XX-99-99`` … ``999-XX-9``, e.g. ``GH-452-K``)
+    as a token bounded by non-alphanumerics, with dashes or spaces at both of the sidecode's dash
     positions or without separators, in any case, in every string column; and the whole value of
     a pseudonym column with any separators and any letters.
 ``email``

@@ -77,7 +77,8 @@ def _load_guard(path: Path):
 
 def compare_throughput(landing: Path, month: str, repeat: int, other: Path) -> None:
     scans = {"other": _load_guard(other), "this": scan_for_identifiers}
-    print(f"{'file':<22} {'rows':>10} {'other rows/s':>13} {'this rows/s':>13} {'this/other s':>13}")
+    print(f"{'file':<22} {'rows':>10} {'other rows/s':>13} {'this rows/s':>13} "
+          f"{'this/other s':>13}")
     for query_type in QUERY_TYPES:
         typed = pl.read_parquet(frames.month_file(landing, query_type, month))
         as_text = typed.with_columns(pl.all().cast(pl.String))

@@ -505,7 +505,8 @@ GROUPED_BSNS = tuple(
 EIGHT_DIGIT_BSNS = tuple(bsn[1:] for bsn in make_bsns(24, 1_357_913, step=300_007))
 """Issue 16's second export: 24 BSNs that start with 0, written without it (eight digits)."""
 MORE_BSNS = make_bsns(2, 70_123_456)
-"""For forms the issue does not list: one labelled with no-break spaces, one in full-width digits."""
+"""For forms the issue does not list: one labelled with no-break spaces, one in full-width
+digits."""
 FULL_WIDTH_DIGITS = str.maketrans("0123456789", "０１２３４５６７８９")
 PRIVACY_ROW_STEP = 277
 """Damaged rows are 11, 288, 565, ...: spread over the file (24 of them fit in a small month)."""
@@ -571,10 +572,12 @@ PRIVACY_DAMAGES: dict[str, PrivacyDamage] = {
         "plate", EXTRA_COLUMN, _three("auto rz 718 t, bestuurder aangesproken"), "licence_plate",
         ("rz 718 t", "RZ718T", "rz718t", "RZ-718-T")),
     "bsn_labelled_no_break_spaces_in_query_reason": PrivacyDamage(
-        "person", "query_reason", _three(f"BSN:\u00a0{write_grouped(MORE_BSNS[0], (3, 3, 3), chr(0xA0))}"),
+        "person", "query_reason",
+        _three(f"BSN:\u00a0{write_grouped(MORE_BSNS[0], (3, 3, 3), chr(0xA0))}"),
         "bsn", (MORE_BSNS[0],)),
     "bsn_full_width_in_csv_holder": PrivacyDamage(
-        "plate", "holder_pseudonym", _three(f"({MORE_BSNS[1].translate(FULL_WIDTH_DIGITS)})"), "bsn",
+        "plate", "holder_pseudonym",
+        _three(f"({MORE_BSNS[1].translate(FULL_WIDTH_DIGITS)})"), "bsn",
         (MORE_BSNS[1],), fmt="csv"),
 }
 """Privacy damage by name; each writes its values into rows 11, 288, ... of one month."""

@@ -170,7 +170,8 @@ def found_in_sqlite(root: Path, needles: tuple[str, ...]) -> list[str]:
     found = []
     for path in sorted(root.rglob("*.db")):
         with contextlib.closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as db:
-            tables = [row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type='table'")]
+            tables = [row[0] for row in
+                      db.execute("SELECT name FROM sqlite_master WHERE type='table'")]
             for table in tables:
                 cursor = db.execute(f'SELECT * FROM "{table}"')
                 names = [d[0] for d in cursor.description]

@@ -22,19 +22,26 @@ from hypothesis import strategies as st
 import polars as pl
 import pytest
 
-from assets.identifiers import IdentifierFinding, RawIdentifierError, refuse_if_identifiers
-from assets.identifiers import scan_for_identifiers
+from assets.identifiers import (
+    IdentifierFinding,
+    RawIdentifierError,
+    refuse_if_identifiers,
+    scan_for_identifiers,
+)
+from tests.corpus import BSN_WEIGHTS as WEIGHTS
+from tests.corpus import write_grouped
 
 SETTINGS = settings(max_examples=200, deadline=None)
-WEIGHTS = (9, 8, 7, 6, 5, 4, 3, 2, -1)
 PERSON_PSEUDONYMS = ("officer_pseudonym", "subject_pseudonym")
 FULL_WIDTH = str.maketrans("0123456789", "０１２３４５６７８９")
 ARABIC_INDIC = str.maketrans("0123456789", "٠١٢٣٤٥٦٧٨٩")
-FULL_WIDTH_ALL = {ord(ch): ord(ch) - 0x21 + 0xFF01 for ch in string.ascii_letters + string.digits + "-"}
+FULL_WIDTH_ALL = {ord(ch): ord(ch) - 0x21 + 0xFF01
+                  for ch in string.ascii_letters + string.digits + "-"}
 
 
 def passes_11_test(digits: str) -> bool:
-    return sum(w * int(d) for w, d in zip(WEIGHTS, digits, strict=True)) % 11 == 0 and int(digits) > 0
+    total = sum(w * int(d) for w, d in zip(WEIGHTS, digits, strict=True))
+    return total % 11 == 0 and int(digits) > 0
 
 
 @st.composite
@@ -63,18 +70,11 @@ non-breaking hyphen, en dash (what a word processor or a spreadsheet puts betwee
 dash or slash between spaces, two spaces."""
 
 
-def group(digits: str, grouping: tuple[int, ...], separator: str) -> str:
-    parts, start = [], 0
-    for size in grouping:
-        parts.append(digits[start:start + size])
-        start += size
-    return separator.join(parts)
-
-
 @st.composite
 def written(draw: st.DrawFn, numbers: st.SearchStrategy[str]) -> str:
     """A nine-digit number as a person writes it: grouped, maybe in other digits."""
-    text = group(draw(numbers), draw(st.sampled_from(GROUPINGS)), draw(st.sampled_from(SEPARATORS)))
+    text = write_grouped(draw(numbers), draw(st.sampled_from(GROUPINGS)),
+                         draw(st.sampled_from(SEPARATORS)))
     script = draw(st.sampled_from(["ascii"] * 4 + ["full-width", "arabic-indic"]))
     return text.translate({"full-width": FULL_WIDTH, "arabic-indic": ARABIC_INDIC}.get(script, {}))
 
@@ -96,7 +96,8 @@ def kinds(frame: pl.DataFrame, **roles) -> set[tuple[str, str]]:
 @given(written(bsns()), BEFORE, AFTER)
 def test_a_written_bsn_is_refused_in_every_string_column(bsn: str, before: str, after: str) -> None:
     value = f"{before}{bsn}{after}"
-    frame = pl.DataFrame({"query_id": [value, "P202501-00000001"], "subject_pseudonym": [value, None],
+    frame = pl.DataFrame({"query_id": [value, "P202501-00000001"],
+                          "subject_pseudonym": [value, None],
                           "query_reason": [value, "verkeer"]})
     assert scan_for_identifiers(frame, pseudonym_columns=PERSON_PSEUDONYMS,
                                 id_columns=["query_id"]) == [
@@ -128,7 +129,7 @@ def test_the_count_is_exact_in_a_column_of_written_numbers(draws, before: str, a
 def test_a_grouped_bsn_followed_by_another_number_is_refused(
         bsn: str, separator: str, count: str) -> None:
     # "123 456 782 10 keer": the BSN's groups are followed by a count in the same run of groups
-    frame = pl.DataFrame({"query_reason": [f"{group(bsn, (3, 3, 3), separator)} {count}"]})
+    frame = pl.DataFrame({"query_reason": [f"{write_grouped(bsn, (3, 3, 3), separator)} {count}"]})
     assert ("query_reason", "bsn") in kinds(frame)
 
 
@@ -145,14 +146,15 @@ def eight_digits(draw: st.DrawFn) -> str:
     digits = draw(bsns(leading_zero=True))[1:]
     style = draw(st.sampled_from(["plain", "plain", "thousands", "float", "quoted"]))
     if style == "thousands":
-        return group(digits, (2, 3, 3), draw(st.sampled_from([".", ",", " ", "\u00a0"])))
+        return write_grouped(digits, (2, 3, 3), draw(st.sampled_from([".", ",", " ", "\u00a0"])))
     return {"plain": digits, "float": f"{digits}.0", "quoted": f"\"{digits}\""}.get(style, digits)
 
 
 @SETTINGS
 @given(eight_digits())
 def test_eight_digits_are_a_bsn_in_pseudonym_and_id_columns(value: str) -> None:
-    frame = pl.DataFrame({"query_id": [value], "subject_pseudonym": [value], "query_reason": [value]})
+    frame = pl.DataFrame(
+        {"query_id": [value], "subject_pseudonym": [value], "query_reason": [value]})
     found = kinds(frame, pseudonym_columns=PERSON_PSEUDONYMS, id_columns=["query_id"])
     assert found == {("query_id", "bsn"), ("subject_pseudonym", "bsn")}
 
@@ -256,8 +258,9 @@ def test_a_plate_filling_a_pseudonym_column_is_refused(plate: str, separator: st
 
 
 @pytest.mark.parametrize("value", [
-    "kenteken GH-452-K", "GH-452-K", "gh 452 k", "GH452K", "(47-KRT-3)", "s-123-bd", "kent.1-KBT-23.",
-    "ZZ99ZZ", "12-34-AB", "AB-12-34", "ab-12-34", "AB 12 34", "ＧＨ－４５２－Ｋ", "auto:XF-51-NR,gezien",
+    "kenteken GH-452-K", "GH-452-K", "gh 452 k", "GH452K", "(47-KRT-3)", "s-123-bd",
+    "kent.1-KBT-23.", "ZZ99ZZ", "12-34-AB", "AB-12-34", "ab-12-34", "AB 12 34", "ＧＨ－４５２－Ｋ",
+    "auto:XF-51-NR,gezien",
     "GH-452-K-"])
 def test_listed_plate_forms_are_refused(value: str) -> None:
     assert kinds(pl.DataFrame({"query_reason": [value]})) == {("query_reason", "licence_plate")}
@@ -276,7 +279,8 @@ def test_plate_like_text_that_is_not_a_plate_token(value: str) -> None:
 
 
 @pytest.mark.parametrize("value", [
-    "JAN.JANSEN@EXAMPLE.NL", "jan＠example.nl", "jürgen@müller.de", "mail: w.de.vries@politie.nl;"])
+    "JAN.JANSEN@EXAMPLE.NL", "jan＠example.nl", "jürgen@müller.de",
+    "mail: w.de.vries@politie.nl;"])
 def test_email_forms_are_refused(value: str) -> None:
     assert kinds(pl.DataFrame({"opmerking": [value]})) == {("opmerking", "email")}
 
@@ -350,4 +354,5 @@ def test_the_refusal_names_every_new_form_by_count_only() -> None:
     ("12:30.123456782", False)])
 def test_only_a_clock_times_fraction_is_not_a_bsn(value: str, is_bsn: bool) -> None:
     # 123456782 passes the 11-test; after hh:mm:ss. it is nanoseconds
-    assert kinds(pl.DataFrame({"opmerking": [value]})) == ({("opmerking", "bsn")} if is_bsn else set())
+    expected = {("opmerking", "bsn")} if is_bsn else set()
+    assert kinds(pl.DataFrame({"opmerking": [value]})) == expected
