@@ -97,6 +97,11 @@ OPAQUE_ID_PATTERN = (
     r"|[0-9a-fA-F]{16,128})$"
 )
 """A whole value that is a machine-made id: a UUID, or 16–128 hex digits."""
+INTEGER_TEXT_PATTERN = r"^\s*[\"']?\s*[+-]?([0-9]+)(?:[.,]0+)?\s*[\"']?\s*$"
+"""A whole number written as text (its digits are group 1): every value of a CSV column of
+numbers looks like this."""
+DATE_RANGE = (1900, 2100)
+"""Eight digits that read as a date yyyymmdd or ddmmyyyy in these years may be a date."""
 HEX_LIKE_PATTERN = r"^[0-9a-fA-F]{16,}$"
 """A malformed pseudonym (hex of the wrong length or case): quarantined, not refused."""
 EMAIL_PATTERN = r"[\w.%+\-]+@[\w\-]+(?:\.[\w\-]+)*\.\p{L}{2,}"
@@ -459,10 +464,22 @@ def _count_text(values: pl.Series, role: ColumnRole) -> dict[IdentifierKind, int
     return {kind: int(frame.item()) for kind, frame in zip(KINDS, counted, strict=True)}
 
 
+def _are_dates(eight_digits: pl.Series) -> bool:
+    """Whether every eight-digit string reads as a date yyyymmdd or ddmmyyyy in DATE_RANGE: a
+    column of dates written as numbers, not of BSNs that lost their leading zero."""
+    frame = eight_digits.to_frame("v")
+    as_date = [pl.col("v").str.to_date(fmt, strict=False).dt.year().is_between(*DATE_RANGE)
+               for fmt in ("%Y%m%d", "%d%m%Y")]
+    return bool(frame.select(pl.any_horizontal(as_date).fill_null(False).all()).item())
+
+
 def _count_integers(values: pl.Series) -> int:
+    # NOTE: 8-digit integers are BSNs with a leading zero lost in a CSV read as numbers,
+    # unless every one of them is a date (20250115): then only 9-digit ones count.
+    eight = values.filter((values >= 10_000_000) & (values <= 99_999_999))
+    lowest = 100_000_000 if eight.len() and _are_dates(eight.cast(pl.String)) else 10_000_000
     frame = values.to_frame("v").lazy()
-    # NOTE: 8-digit integers are BSNs with a leading zero lost in a CSV read as numbers.
-    in_range = (pl.col("v") >= 10_000_000) & (pl.col("v") <= 999_999_999)
+    in_range = (pl.col("v") >= lowest) & (pl.col("v") <= 999_999_999)
     return int(
         frame.filter(in_range).select(is_valid_bsn_expr(pl.col("v")).sum()).collect().item()
         or 0
@@ -487,6 +504,35 @@ def _leaf_series(series: pl.Series) -> list[pl.Series]:
             return [pl.Series(series.name, [None if b is None else b.decode("utf-8", "replace")
                                             for b in series], dtype=pl.String)]
     return [series]
+
+
+def _is_number_column(text: pl.Series) -> bool:
+    """Whether every value of a string column is a whole number (a CSV column of numbers) and
+    its eight-digit ones are not all dates (as for an integer column)."""
+    text = text.cast(pl.String).drop_nulls()
+    # NOTE: the first thousand values decide for almost every column at no cost.
+    if text.len() == 0 or not text.head(1000).str.contains(INTEGER_TEXT_PATTERN).all():
+        return False
+    if not text.str.contains(INTEGER_TEXT_PATTERN).all():
+        return False
+    digits = text.str.extract(INTEGER_TEXT_PATTERN, 1)
+    eight = digits.filter(digits.str.len_bytes() == 8)
+    return eight.len() == 0 or not _are_dates(eight)
+
+
+def _column_role(name: str, series: pl.Series, role: ColumnRole) -> ColumnRole:
+    """`role`, or "id" for a text column named after a BSN or holding only whole numbers.
+
+    NOTE: a CSV is read as text, so a CSV column of BSNs that lost their leading zero is a
+    column of eight-digit strings: it gets the rule of an integer column (a whole value of
+    eight digits counts), as it would in Parquet. So does a column called bsn, sofinummer, ….
+    """
+    if role != "text" or not (series.dtype == pl.String or isinstance(
+            series.dtype, pl.Categorical | pl.Enum)):
+        return role
+    if re.search(BSN_LABEL_PATTERN, name) or _is_number_column(series):
+        return "id"
+    return role
 
 
 def _count_column(series: pl.Series, role: ColumnRole) -> dict[IdentifierKind, int]:
@@ -551,7 +597,7 @@ def scan_for_identifiers(
         column = f"#{position}" if f"#{position}" in named_by_position else name
         series = (frame.select(name).collect().to_series() if isinstance(frame, pl.LazyFrame)
                   else frame.get_column(name))
-        counts = _count_column(series, roles.get(name, "text"))
+        counts = _count_column(series, _column_role(name, series, roles.get(name, "text")))
         findings += [IdentifierFinding(column, kind, counts[kind])
                      for kind in KINDS if counts.get(kind, 0) > 0]
     order = {name: i for i, name in enumerate(names)}

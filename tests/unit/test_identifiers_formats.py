@@ -25,6 +25,7 @@ import pytest
 from assets.identifiers import (
     IdentifierFinding,
     RawIdentifierError,
+    is_valid_bsn,
     refuse_if_identifiers,
     scan_for_identifiers,
 )
@@ -153,8 +154,8 @@ def eight_digits(draw: st.DrawFn) -> str:
 @SETTINGS
 @given(eight_digits())
 def test_eight_digits_are_a_bsn_in_pseudonym_and_id_columns(value: str) -> None:
-    frame = pl.DataFrame(
-        {"query_id": [value], "subject_pseudonym": [value], "query_reason": [value]})
+    frame = pl.DataFrame({"query_id": [value, "P202501-00000001"],
+                          "subject_pseudonym": [value, None], "query_reason": [value, "verkeer"]})
     found = kinds(frame, pseudonym_columns=PERSON_PSEUDONYMS, id_columns=["query_id"])
     assert found == {("query_id", "bsn"), ("subject_pseudonym", "bsn")}
 
@@ -356,3 +357,42 @@ def test_only_a_clock_times_fraction_is_not_a_bsn(value: str, is_bsn: bool) -> N
     # 123456782 passes the 11-test; after hh:mm:ss. it is nanoseconds
     expected = {("opmerking", "bsn")} if is_bsn else set()
     assert kinds(pl.DataFrame({"opmerking": [value]})) == expected
+
+
+@SETTINGS
+@given(st.lists(bsns(leading_zero=True), min_size=1, max_size=5), st.sampled_from(
+    ["nummer", "persoon", "BSN", "klant_bsn", "Sofinummer"]), st.booleans())
+def test_a_csv_column_of_eight_digit_numbers_is_read_like_an_integer_column(
+        bsns_: list[str], name: str, quoted: bool) -> None:
+    # a CSV is read as text: a column of BSNs that lost their leading zero holds eight-digit
+    # strings, which must count as they do in an integer column
+    assume(all(b[1] != "0" for b in bsns_))  # eight digits, also as a number
+    values = [f"\"{b[1:]}\"" if quoted else b[1:] for b in bsns_] + ["12345678", None]
+    frame = pl.DataFrame({name: values, "other": ["gezien op 20250115"] * len(values)})
+    assert scan_for_identifiers(frame) == [IdentifierFinding(name, "bsn", len(bsns_))]
+    as_numbers = pl.DataFrame({name: [int(b) for b in bsns_] + [12345678, None]})
+    assert scan_for_identifiers(as_numbers) == [IdentifierFinding(name, "bsn", len(bsns_))]
+
+
+def test_eight_digits_in_a_column_named_after_a_bsn() -> None:
+    frame = pl.DataFrame({"BSN klant": ["12345672", "onbekend", None]})
+    assert scan_for_identifiers(frame) == [IdentifierFinding("BSN klant", "bsn", 1)]
+    frame = pl.DataFrame({"opmerking": ["12345672", "onbekend", None]})
+    assert scan_for_identifiers(frame) == []
+
+
+@SETTINGS
+@given(st.lists(st.dates(date(1900, 1, 1), date(2100, 12, 31)), min_size=1, max_size=50),
+       st.sampled_from(["%Y%m%d", "%d%m%Y"]))
+def test_a_column_of_dates_written_as_numbers_is_not_refused(days: list[date], fmt: str) -> None:
+    # about one in eleven passes the 11-test with a 0 in front; every one reads as a date
+    text = [d.strftime(fmt) for d in days]
+    assert scan_for_identifiers(pl.DataFrame({"datum": text})) == []
+    assert scan_for_identifiers(pl.DataFrame({"datum": [int(t) for t in text]})) == []
+
+
+def test_one_eight_digit_number_that_is_no_date_makes_a_date_column_a_number_column() -> None:
+    # 20250101 passes the 11-test with a 0 in front (020250101); 12345672 is no date
+    assert is_valid_bsn("020250101") and is_valid_bsn("012345672")
+    frame = pl.DataFrame({"datum": ["20250101", "12345672"]})
+    assert scan_for_identifiers(frame) == [IdentifierFinding("datum", "bsn", 2)]
