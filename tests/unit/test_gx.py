@@ -322,7 +322,10 @@ def test_duckdb_shims_refuse_another_gx_version(monkeypatch: pytest.MonkeyPatch)
 def test_table_level_expectations_see_the_schema_and_the_row_count() -> None:
     empty = validate_with_suite(_team_areas().head(0), EXPECTATIONS_DIR / "core_team_areas.json", {})
     failed = {e.expectation_type for e in empty.failed}
-    assert failed == {"expect_table_row_count_to_be_between"} and not empty.broken
+    # The share of distinct values is undefined without rows: it fails beside the row count.
+    assert failed == {"expect_table_row_count_to_be_between",
+                      "expect_column_proportion_of_unique_values_to_be_between"}
+    assert not empty.broken
     renamed = _team_areas().rename({"team_name": "naam"})
     outcome = validate_with_suite(renamed, EXPECTATIONS_DIR / "core_team_areas.json", {})
     assert "expect_table_columns_to_match_set" in {e.expectation_type for e in outcome.failed}
@@ -752,3 +755,14 @@ def test_empty_quarantine_month_passes() -> None:
     )
     assert outcome.success, outcome.describe()
     assert outcome.row_count == 0
+
+
+def test_a_repeated_query_id_fails_the_core_suite() -> None:
+    frame = _core_person_queries()
+    repeated = frame.with_columns(
+        query_id=pl.when(pl.int_range(pl.len()) == 5).then(pl.lit("QID-C0RE-0002"))
+        .otherwise("query_id"))
+    outcome = validate_with_suite(repeated, EXPECTATIONS_DIR / "core_person_queries.json", PARAMETERS)
+    assert [(e.expectation_type, e.column) for e in outcome.failed] == [
+        ("expect_column_proportion_of_unique_values_to_be_between", "query_id")]
+    assert not outcome.broken
