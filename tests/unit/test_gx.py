@@ -766,3 +766,24 @@ def test_a_repeated_query_id_fails_the_core_suite() -> None:
     assert [(e.expectation_type, e.column) for e in outcome.failed] == [
         ("expect_column_proportion_of_unique_values_to_be_between", "query_id")]
     assert not outcome.broken
+
+
+def test_schema_outcomes_are_remembered_per_schema(monkeypatch: pytest.MonkeyPatch) -> None:
+    import pipelines.gx as gx_module
+
+    runs: list[str] = []
+    real_run = gx_module._run_suite
+    monkeypatch.setattr(gx_module, "_run_suite",
+                        lambda definition, name, *a, **k: runs.append(name) or real_run(
+                            definition, name, *a, **k))
+    monkeypatch.setattr(gx_module, "_SCHEMA_OUTCOMES", {})
+    suite = EXPECTATIONS_DIR / "core_team_areas.json"
+    first = validate_with_suite(_team_areas(), suite, {})
+    again = validate_with_suite(_team_areas().head(2), suite, {})
+    retyped = validate_with_suite(_team_areas().with_columns(pl.col("team_name").cast(pl.Categorical)),
+                                  suite, {})
+    assert first.success and again.success
+    assert [(e.expectation_type, e.column) for e in retyped.failed] == [
+        ("expect_column_values_to_be_of_type", "team_name")]
+    assert runs == ["core_team_areas__schema", "core_team_areas__rows", "core_team_areas__rows",
+                    "core_team_areas__schema", "core_team_areas__rows"]
