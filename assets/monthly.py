@@ -58,7 +58,8 @@ def core_queries(
     for query_type, raw in (("person", raw_person_queries), ("plate", raw_plate_queries)):
         split = split_queries(
             raw, query_type=query_type, month=month, team_codes=team_codes,
-            earlier_ids=frames.iter_earlier_query_ids(landing.root, query_type, month),
+            earlier_ids=frames.iter_earlier_query_ids(landing.root, query_type, month,
+                                                      overlapping=raw["query_id"]),
         )
         outputs[query_type] = linkage.link_queries(
             split.valid, core_persons, query_type=query_type, month=month)

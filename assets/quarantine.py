@@ -69,20 +69,33 @@ def find_reused_ids(ids: pl.Series, earlier_ids: pl.Series) -> pl.Series:
     return candidate & ids.is_in(suspects.implode()).fill_null(False)
 
 
+def find_repeated_ids(ids: pl.Series) -> pl.Series:
+    """True for every occurrence of an id after its first, in order (exact; null is one value).
+
+    NOTE: the same as ``~ids.is_first_distinct()``, which hashes 4M strings into a table of
+    strings (2 s a month at 50M person queries a year). Equal ids have equal 64-bit hashes, so
+    every repeated id is among the rows whose hash repeats: the exact rule runs on those few.
+    The hashes live only inside this call (polars' hash is not stable across versions).
+    """
+    suspect = ids.hash().is_duplicated()
+    repeated = pl.Series(ids.name, [False] * ids.len(), dtype=pl.Boolean)
+    if suspect.any():
+        positions = suspect.arg_true()
+        repeated = repeated.scatter(positions, ~ids.gather(positions).is_first_distinct())
+    return repeated
+
+
 def _reason_expr(query_type: str, month: str, team_codes: list[str],
-                 reused: pl.Series) -> pl.Expr:
+                 duplicate: pl.Series) -> pl.Expr:
     start, end = month_bounds_utc(month)
     pseudonyms = PSEUDONYM_COLUMNS[query_type]
     bad_pseudonym = pl.any_horizontal(
         [pl.col(c).is_not_null() & ~pl.col(c).str.contains(PSEUDONYM_PATTERN) for c in pseudonyms]
     )
-    # NOTE: the first occurrence of an id in file order is kept, later ones are duplicates;
-    # an id already used in an earlier month makes every row of this month a duplicate.
-    duplicate = ~pl.col("query_id").is_first_distinct() | pl.lit(reused)
     rules: list[tuple[str, pl.Expr]] = [
         # NOTE: a blank id identifies nothing, whether the export wrote null or "".
         ("null_query_id", pl.col("query_id").is_null() | (pl.col("query_id").str.strip_chars() == "")),
-        ("duplicate_query_id", duplicate),
+        ("duplicate_query_id", pl.lit(duplicate)),
         ("null_queried_at", pl.col("queried_at").is_null()),
         ("outside_month", (pl.col("queried_at") < start) | (pl.col("queried_at") >= end)),
         ("null_team_code", pl.col("team_code").is_null()),
@@ -117,10 +130,12 @@ def split_queries(raw: pl.DataFrame, *, query_type: str, month: str, team_codes:
     earlier_ids : query_id values of earlier months, one Series per month (see
         `frames.iter_earlier_query_ids`); reuse is a duplicate_query_id.
     """
-    reused = pl.Series("query_id", [False] * raw.height, dtype=pl.Boolean)
+    # NOTE: the first occurrence of an id in file order is kept, later ones are duplicates;
+    # an id already used in an earlier month makes every row of this month a duplicate.
+    duplicate = find_repeated_ids(raw["query_id"])
     for earlier in earlier_ids:
-        reused = reused | find_reused_ids(raw["query_id"], earlier.cast(pl.String).drop_nulls())
-    tagged = raw.with_columns(_reason=_reason_expr(query_type, month, team_codes, reused))
+        duplicate = duplicate | find_reused_ids(raw["query_id"], earlier.cast(pl.String).drop_nulls())
+    tagged = raw.with_columns(_reason=_reason_expr(query_type, month, team_codes, duplicate))
     valid = tagged.filter(pl.col("_reason").is_null()).drop("_reason")
     quarantine = tagged.filter(pl.col("_reason").is_not_null()).select(
         pl.col("source_file"),

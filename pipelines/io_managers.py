@@ -8,6 +8,7 @@ partial file. Metadata is aggregate only: row count, column schema, settings and
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
 
 import dagster as dg
@@ -18,8 +19,20 @@ from assets.provenance import code_version
 from pipelines.resources import DEFAULT_WAREHOUSE, resolve_dir
 
 
+@dataclass(frozen=True)
+class ParquetFiles:
+    """The Parquet files of one asset as stored (one per partition loaded), not their content.
+
+    An input annotated with this type gets the paths instead of a frame, for a reader that scans
+    the files itself (the Great Expectations checks on DuckDB, pipelines/gx.py).
+    """
+
+    paths: tuple[Path, ...]
+
+
 class ParquetIOManager(dg.ConfigurableIOManager):
-    """Stores polars DataFrames as Parquet; loads them as DataFrame or LazyFrame by annotation."""
+    """Stores polars DataFrames as Parquet; loads them as DataFrame, LazyFrame or ParquetFiles by
+    annotation."""
 
     warehouse_dir: str = ""
 
@@ -53,7 +66,7 @@ class ParquetIOManager(dg.ConfigurableIOManager):
             "file": dg.MetadataValue.path(str(path)),
         })
 
-    def load_input(self, context: dg.InputContext) -> pl.DataFrame | pl.LazyFrame:
+    def load_input(self, context: dg.InputContext) -> pl.DataFrame | pl.LazyFrame | ParquetFiles:
         key = context.asset_key
         if context.has_asset_partitions:
             paths = [self._path(key, p) for p in context.asset_partition_keys]
@@ -68,6 +81,8 @@ class ParquetIOManager(dg.ConfigurableIOManager):
             )
         if not paths:
             raise FileNotFoundError(f"{key.to_user_string()}: no partition materialised yet")
+        if context.dagster_type.typing_type is ParquetFiles:
+            return ParquetFiles(tuple(paths))
         lazy = pl.scan_parquet(paths)
         if context.dagster_type.typing_type is pl.LazyFrame:
             return lazy

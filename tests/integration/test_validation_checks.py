@@ -48,10 +48,11 @@ def test_failing_suite_blocks_the_month(small_landing, tmp_path):
     shutil.copytree(small_landing, landing)
     path = landing / "meos" / "person_queries" / "2025-02.parquet"
     frame = pl.read_parquet(path)
-    # A third of the rows with an unknown team: quarantined row by row, but beyond the raw
-    # suite's tolerance (mostly 0.9), so the whole month is stopped.
-    frame.with_columns(team_code=pl.when(pl.int_range(pl.len()) % 3 == 0)
-                       .then(pl.lit("ZZ-99")).otherwise("team_code")).write_parquet(path)
+    # A third of the rows dated 40 days later: each would be quarantined as outside_month, but
+    # the raw suite's month bounds (at least 90% inside the month) stop the whole month.
+    frame.with_columns(queried_at=pl.when(pl.int_range(pl.len()) % 3 == 0)
+                       .then(pl.col("queried_at") + pl.duration(days=40))
+                       .otherwise("queried_at")).write_parquet(path)
     warehouse = tmp_path / "warehouse"
     failures = run_pipeline(landing, warehouse, dg.DagsterInstance.ephemeral(),
                             echo=lambda *_: None)

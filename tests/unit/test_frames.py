@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from pathlib import Path
 
 import polars as pl
 import pytest
 
+from assets import frames
 from assets.frames import InputError, list_months, read_table
 from assets.schema import PERSON_QUERIES
 
@@ -94,3 +96,39 @@ def test_csv_row_with_missing_fields_is_refused(tmp_path):
     (tmp_path / "t.csv").write_text("team_code,team_name,wijk_code\nA,x,WK0363AA\nB,WK0363AB\n")
     with pytest.raises(InputError, match="t.csv: unreadable or truncated .malformed CSV"):
         read_table(tmp_path / "t.csv", TEAM_AREAS)
+
+
+def _ids_month(landing, month: str, ids: list[str]) -> Path:
+    folder = landing / "meos" / "person_queries"
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{month}.parquet"
+    pl.DataFrame({"query_id": ids}).write_parquet(path)
+    return path
+
+
+def test_earlier_months_that_cannot_share_an_id_are_read_once(tmp_path, monkeypatch):
+    landing = tmp_path / "landing"
+    _ids_month(landing, "2025-01", ["A-001", "A-002"])
+    _ids_month(landing, "2025-02", ["B-001", "C-050"])
+    _ids_month(landing, "2025-03", ["C-001", "C-002"])
+    reads = []
+    real_read = pl.read_parquet
+    monkeypatch.setattr(frames.pl, "read_parquet",
+                        lambda path, **kw: reads.append(Path(path).stem) or real_read(path, **kw))
+
+    current = pl.Series(["B-500", "C-010"])  # overlaps February's range only
+    found = list(frames.iter_earlier_query_ids(landing, "person", "2025-03", overlapping=current))
+    assert [s.to_list() for s in found] == [["B-001", "C-050"]]
+    assert reads == ["2025-01", "2025-02"]  # each read once, January's range remembered
+
+    again = list(frames.iter_earlier_query_ids(landing, "person", "2025-03", overlapping=current))
+    assert [s.to_list() for s in again] == [["B-001", "C-050"]]
+    assert reads == ["2025-01", "2025-02", "2025-02"]  # January skipped without a read
+
+    # A replaced file is read again: the remembered range belongs to the old file.
+    _ids_month(landing, "2025-01", ["A-001", "B-700"])
+    found = list(frames.iter_earlier_query_ids(landing, "person", "2025-03", overlapping=current))
+    assert [s.to_list() for s in found] == [["A-001", "B-700"], ["B-001", "C-050"]]
+
+    # Without `overlapping` every earlier month is yielded, as before.
+    assert len(list(frames.iter_earlier_query_ids(landing, "person", "2025-03"))) == 2

@@ -119,3 +119,12 @@ def test_reused_ids_are_found_exactly(ids, earlier):
 
     found = find_reused_ids(pl.Series(ids, dtype=pl.String), pl.Series(earlier, dtype=pl.String))
     assert found.to_list() == [i in set(earlier) for i in ids]
+
+
+@settings(max_examples=80, deadline=None)
+@given(st.lists(st.one_of(st.none(), st.text(max_size=3)), max_size=40))
+def test_repeated_ids_are_found_exactly(ids):
+    from assets.quarantine import find_repeated_ids
+
+    series = pl.Series(ids, dtype=pl.String)
+    assert find_repeated_ids(series).to_list() == (~series.is_first_distinct()).to_list()
