@@ -9,9 +9,9 @@ from assets.provenance import code_version, fingerprint_files
 from assets.report import ReportContext, ThemeSection, render_report
 from assets.schema import QUERY_TYPES
 from assets.statistics import AnalysisConfig
+from assets.privacy import withhold_values
+from assets.resources import LandingZone, Warehouse
 from assets.themes import THEMES_PATH, list_nested_themes, load_themes
-from pipelines.privacy import withhold_values
-from pipelines.resources import LandingZone, Warehouse
 
 REPORT_NAME = "thematic_report.html"
 

@@ -10,15 +10,15 @@ from assets.disproportionality import (
     compute_thematic_disproportionality,
     origin_expr,
 )
-from assets.schema import ALL_TEAMS
+from assets.schema import ALL_TEAMS, ORIGIN_CODES
 from assets.stats.darkness import compute_veil_of_darkness
 from assets.stats.outcome import compute_outcome_test
 from assets.stats.repeat import compute_repeat_checks, summarise_proco_counts
 from assets.suitability import compute_data_suitability, count_received_rows
 from assets.themes import THEMES_PATH, load_themes, theme_fingerprint, validate_against_teams
 from assets.trends import compute_team_trends
+from assets.privacy import withhold_values
 from assets.provenance import code_version
-from pipelines.privacy import withhold_values
 
 
 class AnalysisConfig(dg.Config):
@@ -165,7 +165,8 @@ def out_outcome_test(
     queries = all_queries(core_person_queries, core_plate_queries)
     table = compute_outcome_test(queries.with_columns(origin_expr(settings)),
                                  reference=settings.reference, level=settings.confidence_level,
-                                 clustered=settings.interval_method == "person_clustered")
+                                 clustered=settings.interval_method == "person_clustered",
+                                 origin_order=ORIGIN_CODES, all_teams=ALL_TEAMS)
     return stamped(table, settings, months_of(queries))
 
 
@@ -183,8 +184,8 @@ def out_repeat_checks(
     queries = all_queries(core_person_queries, core_plate_queries).with_columns(
         origin_expr(settings))
     keys = ["query_type", "team_code", "origin"]
-    repeat = compute_repeat_checks(queries, reference=settings.reference)
-    proco = summarise_proco_counts(queries)
+    repeat = compute_repeat_checks(queries, reference=settings.reference, all_teams=ALL_TEAMS)
+    proco = summarise_proco_counts(queries, all_teams=ALL_TEAMS)
     table = repeat.join(proco, on=keys, how="left").sort(keys)
     return stamped(table, settings, months_of(queries))
 
@@ -201,7 +202,7 @@ def out_veil_of_darkness(
     settings = config.settings()
     plates = core_plate_queries.with_columns(origin_expr(settings))
     table = compute_veil_of_darkness(plates, reference=settings.reference,
-                                     level=settings.confidence_level)
+                                     level=settings.confidence_level, origin_order=ORIGIN_CODES)
     table = table.select(pl.lit(ALL_TEAMS).alias("team_code"), *table.columns)
     return stamped(table, settings, months_of(core_plate_queries))
 

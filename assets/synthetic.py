@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-from assets.sun import tag_darkness
+from assets.stats.sun import tag_darkness
 from assets.schema import (
     AGE_BAND_LOWER,
     AGE_BANDS,

@@ -70,7 +70,7 @@ def run_pipeline(landing: Path, warehouse: Path, instance, *, theme: str | None 
     """
     from assets.frames import list_months, list_unexpected_files
     from pipelines.definitions import build_definitions
-    from pipelines.partitions import MONTHS
+    from assets.partitions import MONTHS
 
     defs = build_definitions(str(landing), str(warehouse))
     months = list_months(landing)
@@ -124,7 +124,7 @@ def _remove_month(defs, warehouse: Path, month: str) -> None:
 def _cmd_run(args: argparse.Namespace) -> int:
     import dagster as dg
 
-    from pipelines.resources import DEFAULT_LANDING, DEFAULT_WAREHOUSE, resolve_dir
+    from assets.resources import DEFAULT_LANDING, DEFAULT_WAREHOUSE, resolve_dir
 
     home = ensure_dagster_home()
     landing = resolve_dir("", "STOPCHECK_LANDING_DIR", DEFAULT_LANDING)

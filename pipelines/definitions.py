@@ -5,9 +5,8 @@ import dagster as dg
 from assets import monthly, publication, reference_tables, statistics
 from assets.provenance import PROJECT_ROOT
 from pipelines.gx import build_gx_asset_checks
-from pipelines.io_managers import ParquetIOManager
 from pipelines.jobs import JOBS
-from pipelines.resources import LandingZone, Warehouse
+from pipelines.resources import build_resources
 from pipelines.schedules import SCHEDULES, SENSORS
 
 GROUPS = {
@@ -41,11 +40,7 @@ def build_definitions(landing_dir: str = "", warehouse_dir: str = "") -> dg.Defi
         # NOTE: on 2 cores the multiprocess executor costs seconds per step for no gain;
         # docs/operations.md says how to scale out with dagster-k8s or dagster-celery instead.
         executor=dg.in_process_executor,
-        resources={
-            "landing": LandingZone(path=landing_dir),
-            "io_manager": ParquetIOManager(warehouse_dir=warehouse_dir),
-            "warehouse": Warehouse(path=warehouse_dir),
-        },
+        resources=build_resources(landing_dir, warehouse_dir),
     )
 
 

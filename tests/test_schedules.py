@@ -8,9 +8,9 @@ import dagster as dg
 import polars as pl
 
 from assets.frames import list_months
+from assets.resources import LandingZone
 from pipelines.cli import run_pipeline
 from pipelines.definitions import defs
-from pipelines.resources import LandingZone
 from pipelines.schedules import landing_sensor
 
 

@@ -4,6 +4,8 @@ Library errors (polars, pyarrow, scipy) may quote the values they choked on. An 
 person-level data is wrapped with `withhold_values`: our own errors (StopcheckError,
 RawIdentifierError), whose messages are aggregate by construction, pass unchanged; any other
 error is replaced by its type and the asset name, with its cause chain cut.
+
+On the assets side because asset modules apply it (STYLE.md rule 13).
 """
 
 from __future__ import annotations
