@@ -33,6 +33,14 @@ class InputError(StopcheckError):
     """A landing-zone file is missing, unreadable or breaks the column contract."""
 
 
+class ConfigError(StopcheckError):
+    """A configuration file or setting cannot be used (themes, analysis settings).
+
+    Its message quotes configuration (file names, theme names, team codes, setting values),
+    never data, so it is shown in full wherever the error goes.
+    """
+
+
 @dataclass(frozen=True)
 class ReadResult:
     """A typed frame and the warnings its reading produced (e.g. extra columns ignored)."""

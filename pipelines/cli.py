@@ -29,7 +29,7 @@ class StepFailure:
 
     def __str__(self) -> str:
         where = f" [{self.partition}]" if self.partition else ""
-        return f"{self.step}{where}: {self.message}"
+        return f"{self.step}{where}: " + self.message.replace("\n", "\n    ")
 
 
 def _failures(result, job: str, partition: str | None) -> list[StepFailure]:
@@ -38,10 +38,11 @@ def _failures(result, job: str, partition: str | None) -> list[StepFailure]:
         if event.is_step_failure:
             error = event.event_specific_data.error
             # NOTE: the innermost cause is our own message (InputError, RawIdentifierError ...);
-            # the outer ones are Dagster's wrappers.
+            # the outer ones are Dagster's wrappers. It is shown in full: assets/privacy.py has
+            # already replaced any message that may quote person-level values.
             while error.cause is not None:
                 error = error.cause
-            message = error.message.strip().splitlines()[-1] if error.message else error.cls_name
+            message = error.message.strip() if error.message else error.cls_name
             failures.append(StepFailure(job, event.step_key, partition, message))
     if not result.success and not failures:
         failures.append(StepFailure(job, job, partition, "run failed"))
@@ -61,7 +62,8 @@ QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 
 
 def run_pipeline(landing: Path, warehouse: Path, instance, *, theme: str | None = None,
-                 backfill: tuple[str, str] | None = None, echo=print) -> list[StepFailure]:
+                 backfill: tuple[str, str] | None = None, themes_file: str = "",
+                 echo=print) -> list[StepFailure]:
     """Materialise every asset for every month of `landing` into `warehouse`; return failures.
 
     With `backfill` (first, last month), only those months are (re)loaded — a backfill — and the
@@ -72,7 +74,7 @@ def run_pipeline(landing: Path, warehouse: Path, instance, *, theme: str | None 
     from pipelines.definitions import build_definitions
     from assets.partitions import MONTHS
 
-    defs = build_definitions(str(landing), str(warehouse))
+    defs = build_definitions(str(landing), str(warehouse), themes_file)
     months = list_months(landing)
     if not months:
         return [StepFailure("-", "landing", None, f"{landing}: no monthly query files found")]

@@ -7,20 +7,23 @@ from assets.resources import (
     DEFAULT_LANDING,
     DEFAULT_WAREHOUSE,
     LandingZone,
+    ThemesFile,
     Warehouse,
     resolve_dir,
 )
 from pipelines.io_managers import ParquetIOManager
 
-__all__ = ["DEFAULT_LANDING", "DEFAULT_WAREHOUSE", "LandingZone", "Warehouse", "build_resources",
-           "resolve_dir"]
+__all__ = ["DEFAULT_LANDING", "DEFAULT_WAREHOUSE", "LandingZone", "ThemesFile", "Warehouse",
+           "build_resources", "resolve_dir"]
 
 
-def build_resources(landing_dir: str = "", warehouse_dir: str = "") -> dict:
+def build_resources(landing_dir: str = "", warehouse_dir: str = "", themes_file: str = "") -> dict:
     """Every resource the assets use, keyed by parameter name; empty paths are resolved at run
-    time from STOPCHECK_LANDING_DIR / STOPCHECK_WAREHOUSE_DIR and the DESIGN.md §3 defaults."""
+    time from STOPCHECK_LANDING_DIR / STOPCHECK_WAREHOUSE_DIR / STOPCHECK_THEMES_FILE and the
+    DESIGN.md §3 defaults."""
     return {
         "landing": LandingZone(path=landing_dir),
         "io_manager": ParquetIOManager(warehouse_dir=warehouse_dir),
         "warehouse": Warehouse(path=warehouse_dir),
+        "themes_file": ThemesFile(path=themes_file),
     }
