@@ -1,5 +1,5 @@
 """Resources the assets take: where the landing zone, the warehouse and the themes file are
-(DESIGN.md §3).
+(DESIGN.md §3; the paths are resolved by assets/paths.py).
 
 On the assets side because asset modules declare them as parameters; pipelines/resources.py
 builds the instances the Definitions use (STYLE.md rule 13).
@@ -7,35 +7,13 @@ builds the instances the Definitions use (STYLE.md rule 13).
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import dagster as dg
 import polars as pl
 
 from assets.frames import ReadResult
-from assets.provenance import PROJECT_ROOT
-from assets.synthetic import SAMPLE_THEMES_PATH, is_synthetic_sample
-from assets.themes import THEMES_PATH
-
-DEFAULT_LANDING = PROJECT_ROOT / "data" / "sample" / "landing"
-DEFAULT_WAREHOUSE = PROJECT_ROOT / "data" / "warehouse"
-
-
-def resolve_dir(configured: str, env_var: str, default: Path) -> Path:
-    """Configured path, else the environment variable, else the documented default.
-
-    NOTE: resolved when a run uses it, never at import, so tests pass paths as config instead
-    of setting environment variables.
-    """
-    return Path(configured or os.environ.get(env_var) or default).resolve()
-
-
-def resolve_themes_file(configured: str, landing: Path) -> Path:
-    """The themes file: configured, else STOPCHECK_THEMES_FILE, else the sample's themes for a
-    synthetic landing zone (its team codes are the sample's), else the shipped themes.yaml."""
-    default = SAMPLE_THEMES_PATH if is_synthetic_sample(landing) else THEMES_PATH
-    return resolve_dir(configured, "STOPCHECK_THEMES_FILE", default)
+from assets.paths import DEFAULT_LANDING, DEFAULT_WAREHOUSE, resolve_dir, resolve_themes_file
 
 
 class Warehouse(dg.ConfigurableResource):

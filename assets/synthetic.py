@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
+from assets.paths import TRUTH_FILE
 from assets.schema import (
     AGE_BAND_LOWER,
     AGE_BANDS,
@@ -31,10 +32,6 @@ from assets.schema import (
 )
 from assets.stats.sun import tag_darkness
 
-TRUTH_FILE = "truth.json"
-"""What the generator injected, written at the top of a synthetic landing zone: its marker."""
-SAMPLE_THEMES_PATH = Path(__file__).resolve().parent / "reference" / "sample_themes.yaml"
-"""The themes of a synthetic sample: those of themes.yaml plus one naming the sample's teams."""
 SAMPLE_YEAR = 2025
 POPULATION_YEAR = 2024
 
@@ -471,8 +468,3 @@ def generate_sample(out: Path, spec: SampleSpec = SampleSpec()) -> dict:
     }
     (out / TRUTH_FILE).write_text(json.dumps(truth, indent=2, sort_keys=True) + "\n")
     return truth
-
-
-def is_synthetic_sample(landing: Path) -> bool:
-    """Whether a landing zone was written by :func:`generate_sample` (it holds the truth file)."""
-    return (Path(landing) / TRUTH_FILE).is_file()

@@ -15,7 +15,7 @@ import polars as pl
 
 from assets.atomic import write_parquet_atomic
 from assets.provenance import code_version
-from assets.resources import DEFAULT_WAREHOUSE, resolve_dir
+from assets.paths import DEFAULT_WAREHOUSE, resolve_dir
 
 
 class ParquetIOManager(dg.ConfigurableIOManager):

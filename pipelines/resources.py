@@ -3,14 +3,8 @@ assets side, in assets/resources.py, because asset modules declare them as param
 
 from __future__ import annotations
 
-from assets.resources import (
-    DEFAULT_LANDING,
-    DEFAULT_WAREHOUSE,
-    LandingZone,
-    ThemesFile,
-    Warehouse,
-    resolve_dir,
-)
+from assets.paths import DEFAULT_LANDING, DEFAULT_WAREHOUSE, resolve_dir
+from assets.resources import LandingZone, ThemesFile, Warehouse
 from pipelines.io_managers import ParquetIOManager
 
 __all__ = ["DEFAULT_LANDING", "DEFAULT_WAREHOUSE", "LandingZone", "ThemesFile", "Warehouse",

@@ -69,7 +69,7 @@ def test_backfill_reloads_only_the_given_months(pipeline_run, tmp_path):
     instance = pipeline_run.instance
     before = instance.get_runs_count()
     failures = run_pipeline(pipeline_run.landing, private_warehouse(pipeline_run, tmp_path), instance,
-                            backfill=("2025-02", "2025-02"), echo=lambda *_: None)
+                            backfill=("2025-02", "2025-02"))
     assert failures == []
     runs = instance.get_runs(limit=instance.get_runs_count() - before)
     monthly = [r for r in runs if r.job_name == "monthly_job"]
@@ -94,7 +94,7 @@ def test_stopcheck_run_theme_runs_the_thematic_job(pipeline_run, tmp_path):
     instance = pipeline_run.instance
     warehouse = private_warehouse(pipeline_run, tmp_path)
     failures = run_pipeline(pipeline_run.landing, warehouse, instance,
-                            theme="night_hours", echo=lambda *_: None)
+                            theme="night_hours")
     assert failures == []
     last = instance.get_runs(limit=1)[0]
     assert last.job_name == "thematic_job"

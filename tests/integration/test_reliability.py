@@ -21,8 +21,7 @@ def file_bytes(root: Path) -> dict[str, bytes]:
 
 def test_rerun_is_byte_identical(pipeline_run, tmp_path):
     warehouse = tmp_path / "again"
-    failures = run_pipeline(pipeline_run.landing, warehouse, dg.DagsterInstance.ephemeral(),
-                            echo=lambda *_: None)
+    failures = run_pipeline(pipeline_run.landing, warehouse, dg.DagsterInstance.ephemeral())
     assert failures == []
     first, second = file_bytes(pipeline_run.warehouse), file_bytes(warehouse)
     assert first.keys() == second.keys()

@@ -3,8 +3,8 @@ sample's themes for a synthetic landing zone, else the shipped themes.yaml."""
 
 from __future__ import annotations
 
-from assets.resources import ThemesFile, resolve_themes_file
-from assets.synthetic import SAMPLE_THEMES_PATH, TRUTH_FILE
+from assets.paths import SAMPLE_THEMES_PATH, TRUTH_FILE, resolve_themes_file
+from assets.resources import ThemesFile
 from assets.themes import THEMES_PATH
 
 

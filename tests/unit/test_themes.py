@@ -13,7 +13,7 @@ import pytest
 import yaml
 
 from assets.schema import AGE_BANDS, QUERY_REASONS, SEXES
-from assets.synthetic import SAMPLE_THEMES_PATH
+from assets.paths import SAMPLE_THEMES_PATH
 from assets.themes import (
     THEMES_PATH,
     HourWindow,
