@@ -54,10 +54,13 @@ def test_run_stops_before_it_starts_on_a_blocking_finding(small_landing, tmp_pat
     assert not (tmp_path / "warehouse").exists()
 
 
-def test_run_shows_progress_and_a_summary_and_no_telemetry_banner(small_landing, tmp_path):
+def test_a_new_users_run_shows_progress_and_a_summary_and_no_telemetry_banner(small_landing,
+                                                                              tmp_path):
+    # NOTE: exports with the unit's own team codes and the shipped themes.yaml (issue 14).
+    landing = corpus.new_users_exports(small_landing, tmp_path / "landing")
     home = tmp_path / "dagster_home"  # absent, as on a fresh clone
     warehouse = tmp_path / "warehouse"
-    env = {**os.environ, "STOPCHECK_LANDING_DIR": str(small_landing),
+    env = {**os.environ, "STOPCHECK_LANDING_DIR": str(landing),
            "STOPCHECK_WAREHOUSE_DIR": str(warehouse), "DAGSTER_HOME": str(home)}
     env.pop("STOPCHECK_THEMES_FILE", None)
     run = subprocess.run([sys.executable, "-m", "pipelines.cli", "run"], env=env, cwd=REPO,
@@ -75,12 +78,16 @@ def test_run_shows_progress_and_a_summary_and_no_telemetry_banner(small_landing,
     assert [line.split(" in ")[0] for line in lines] == ["2025-01 ok", "2025-02 ok"]
     assert "statistics and publication: out_team_disproportionality ok in " in out
     summary = out[out.index("\nsummary\n"):]
-    received = sum(pl.read_parquet(path).height
-                   for path in (small_landing / "meos").rglob("*.parquet"))
+    received = sum(pl.read_parquet(path).height for path in (landing / "meos").rglob("*.parquet"))
     assert "months       2 (2025-01..2025-02)" in summary
     assert sum(summarise_run(warehouse).rows_received.values()) == received
     assert "age-sex standardised ratio vs NL (95% CI):" in summary
     assert f"report       {warehouse / 'publication' / 'thematic_report.html'} (Dutch)" in summary
+    thematic = pl.read_parquet(warehouse / "out_thematic_disproportionality.parquet")
+    assert set(thematic["theme"]) == {"traffic_checks", "young_men", "night_hours",
+                                      "young_men_night_traffic"}  # summer_2025: no month
+    assert set(thematic["team_code"]) - {"ALL"} <= set(
+        pl.read_csv(landing / "reference" / "team_areas.csv")["team_code"])
 
 
 def test_summary_counts_equal_the_warehouse(pipeline_run):

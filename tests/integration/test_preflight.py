@@ -10,7 +10,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from assets.paths import SAMPLE_THEMES_PATH, TRUTH_FILE
+from assets.paths import SAMPLE_THEMES_PATH
 from assets.preflight import Finding, check_landing_zone, format_report
 from assets.themes import THEMES_PATH
 from tests import corpus
@@ -20,21 +20,6 @@ MONTHS = ("2025-01", "2025-02")
 
 def findings(report, *severities) -> list[Finding]:
     return [f for f in report.findings if not severities or f.severity in severities]
-
-
-def new_users_exports(small_landing: Path, target: Path) -> Path:
-    """The sample as a police unit would deliver it: its own team codes (BT-... for AMS-...),
-    no truth file (so the shipped themes.yaml applies)."""
-    landing = corpus.copy_landing(small_landing, target)
-    (landing / TRUTH_FILE).unlink()
-    rename = pl.col("team_code").str.replace("AMS-", "BT-", literal=True)
-    teams = landing / "reference" / "team_areas.csv"
-    pl.read_csv(teams).with_columns(rename).write_csv(teams)
-    for query_type in ("person", "plate"):
-        for month in MONTHS:
-            frame = corpus.load_month(landing, query_type, month).with_columns(rename)
-            corpus.save_month(landing, query_type, month, frame)
-    return landing
 
 
 def test_the_sample_passes_with_its_months_and_what_the_guard_saw(small_landing):
@@ -54,7 +39,7 @@ def test_the_sample_passes_with_its_months_and_what_the_guard_saw(small_landing)
 
 
 def test_a_new_users_exports_with_a_broken_month(small_landing, tmp_path):
-    landing = new_users_exports(small_landing, tmp_path / "landing")
+    landing = corpus.new_users_exports(small_landing, tmp_path / "landing")
     corpus.truncate_file(landing, "plate", "2025-02")
     began = time.monotonic()
     report = check_landing_zone(landing, THEMES_PATH)
@@ -69,7 +54,7 @@ def test_a_new_users_exports_with_a_broken_month(small_landing, tmp_path):
 
 def test_themes_naming_teams_of_another_unit_name_the_theme_and_the_teams(small_landing,
                                                                           tmp_path):
-    landing = new_users_exports(small_landing, tmp_path / "landing")
+    landing = corpus.new_users_exports(small_landing, tmp_path / "landing")
     report = check_landing_zone(landing, SAMPLE_THEMES_PATH)
     [finding] = findings(report, "blocking")
     known = sorted(set(pl.read_csv(landing / "reference" / "team_areas.csv")["team_code"]))
