@@ -288,15 +288,14 @@ def _check_month_sizes(report: PreflightReport, files: list[_QueryFile]) -> None
             month, {t: present[t].rows if t in present else None for t in QUERY_TYPES},
             tuple(sorted({f.path.suffix.lstrip(".") for f in present.values()}))))
     for query_type in QUERY_TYPES:
-        sizes = {f.month: f.rows for f in files if f.query_type == query_type and f.rows}
-        if len(sizes) < 3:
+        sized = [f for f in files if f.query_type == query_type and f.rows]
+        if len(sized) < 3:
             continue
-        median = statistics.median(sizes.values())
-        for month, rows in sizes.items():
-            if rows < SMALL_MONTH_SHARE * median:
-                path = frames.month_file(report.landing, query_type, month)
-                report.add("warning", path, "", f"{rows:,} rows, less than half the median month "
-                           f"({median:,.0f}): an incomplete export?")
+        median = statistics.median(f.rows for f in sized)
+        for file in sized:
+            if file.rows < SMALL_MONTH_SHARE * median:
+                report.add("warning", file.path, "", f"{file.rows:,} rows, less than half the "
+                           f"median month ({median:,.0f}): an incomplete export?")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -374,6 +373,10 @@ def _check_query_teams(report: PreflightReport, files: list[_QueryFile],
         used.update(counts.filter(is_known)["team_code"].to_list())
         unknown = counts.filter(~is_known & counts["team_code"].is_not_null())
         known_rows += int(counts.filter(is_known)["len"].sum())
+        empty = int(counts.filter(counts["team_code"].is_null())["len"].sum())
+        if empty:
+            report.add("warning", file.path, "team_code", f"{empty:,} rows without a team code; "
+                       "the run quarantines them (null_team_code)")
         if unknown.height:
             rows = int(unknown["len"].sum())
             report.add("warning", file.path, "team_code",

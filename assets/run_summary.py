@@ -18,6 +18,12 @@ import polars as pl
 from assets.quarantine import QUARANTINE_REASONS
 from assets.schema import ALL_TEAMS, QUERY_TYPES
 
+SUITABILITY_COLUMNS = {
+    "month": pl.String, "query_type": pl.String, "team_code": pl.String, "verdict": pl.String,
+    "rows_received": pl.Int64, "rows_linked": pl.Int64,
+    **{f"rows_quarantined_{reason}": pl.Int64 for reason in QUARANTINE_REASONS},
+}
+"""The out_data_suitability columns the summary reads."""
 HEADLINE_BENCHMARK = "team_residents"
 """The default benchmark (DESIGN.md §5) of the headline."""
 
@@ -52,7 +58,10 @@ class RunSummary:
 def summarise_run(warehouse: Path) -> RunSummary:
     """Summarise the outputs in `warehouse` (after a successful run)."""
     warehouse = Path(warehouse)
-    suitability = pl.read_parquet(warehouse / "out_data_suitability.parquet").filter(
+    # NOTE: absent after `stopcheck run --theme` on a fresh warehouse (no statistics job yet).
+    path = warehouse / "out_data_suitability.parquet"
+    suitability = (pl.read_parquet(path) if path.exists()
+                   else pl.DataFrame(schema=SUITABILITY_COLUMNS)).filter(
         pl.col("team_code") == ALL_TEAMS)
     received, quarantined, linked = {}, {}, {}
     for query_type in QUERY_TYPES:
@@ -113,7 +122,7 @@ def format_summary(summary: RunSummary, *, wall_seconds: float, top: int = 3) ->
     months = summary.months
     lines = ["summary",
              f"  months       {len(months)}" + (f" ({months[0]}..{months[-1]})" if months else "")]
-    for query_type in QUERY_TYPES:
+    for query_type in QUERY_TYPES if months else ():
         received = summary.rows_received.get(query_type, 0)
         reasons = summary.rows_quarantined.get(query_type, {})
         quarantined = sum(reasons.values())
@@ -123,7 +132,8 @@ def format_summary(summary: RunSummary, *, wall_seconds: float, top: int = 3) ->
         lines.append(f"  {query_type:<6} rows  received {received:,}; quarantined {quarantined:,}"
                      f"{detail}; linked {linked:,}{share}")
     verdicts = ", ".join(f"{verdict} {n}" for verdict, n in summary.verdicts.items())
-    lines.append(f"  suitability  {verdicts} (month x query type)")
+    lines.append(f"  suitability  {verdicts} (month x query type)" if months else
+                 "  rows         out_data_suitability not computed yet (stopcheck run computes it)")
     for headline in summary.headlines:
         above = sum(1 for *_, low, _high, q in headline.ratios
                     if low is not None and low > 1 and q is not None and q < 0.05)

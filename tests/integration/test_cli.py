@@ -13,7 +13,7 @@ import polars as pl
 import pytest
 import yaml
 
-from assets.run_summary import summarise_run
+from assets.run_summary import format_summary, summarise_run
 from pipelines.cli import main
 from tests import corpus
 
@@ -107,3 +107,10 @@ def test_summary_counts_equal_the_warehouse(pipeline_run):
                                benchmark="team_residents", origin=origin)
         assert row["std_ratio"].to_list() == [ratio]
         assert ratio == max(r[1] for r in headline.ratios)
+
+
+def test_summary_of_a_warehouse_without_statistics(tmp_path):
+    # NOTE: `stopcheck run --theme` on a new warehouse computes no out_data_suitability.
+    summary = summarise_run(tmp_path)
+    assert (summary.months, summary.headlines, summary.reports) == ((), (), ())
+    assert "out_data_suitability not computed yet" in format_summary(summary, wall_seconds=1.0)
