@@ -13,6 +13,7 @@ On the assets side because asset modules apply it (STYLE.md rule 13).
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import inspect
 import re
@@ -99,30 +100,32 @@ def _withheld(fn, args: tuple, kwargs: dict, exc: Exception) -> WithheldError:
     )
 
 
+@contextlib.contextmanager
+def _withholding(fn, args: tuple, kwargs: dict) -> Iterator[None]:
+    """Let our own errors through; replace any other by a WithheldError, its chain cut."""
+    try:
+        yield
+    except OWN_ERRORS:
+        raise
+    except Exception as exc:  # noqa: BLE001
+        raise _withheld(fn, args, kwargs, exc) from None
+
+
 def withhold_values(fn):
     """Decorate an asset body so that only aggregate error messages reach the event log."""
     if inspect.isgeneratorfunction(fn):
 
         @functools.wraps(fn)
-        def generator(*args, **kwargs):
-            try:
+        def wrapper(*args, **kwargs):
+            with _withholding(fn, args, kwargs):
                 yield from fn(*args, **kwargs)
-            except OWN_ERRORS:
-                raise
-            except Exception as exc:  # noqa: BLE001
-                raise _withheld(fn, args, kwargs, exc) from None
 
-        setattr(generator, WITHHOLDS_VALUES, True)
-        return generator
+    else:
 
-    @functools.wraps(fn)
-    def wrapper(*args, **kwargs):
-        try:
-            return fn(*args, **kwargs)
-        except OWN_ERRORS:
-            raise
-        except Exception as exc:  # noqa: BLE001
-            raise _withheld(fn, args, kwargs, exc) from None
+        @functools.wraps(fn)
+        def wrapper(*args, **kwargs):
+            with _withholding(fn, args, kwargs):
+                return fn(*args, **kwargs)
 
     setattr(wrapper, WITHHOLDS_VALUES, True)
     return wrapper
