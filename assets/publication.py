@@ -5,13 +5,13 @@ import dagster as dg
 import polars as pl
 
 from assets import frames, release
-from assets.provenance import code_version, fingerprint_files
-from assets.report import ReportContext, ThemeSection, render_report
-from assets.schema import QUERY_TYPES
-from assets.statistics import AnalysisConfig
 from assets.paths import is_synthetic_sample
 from assets.privacy import withhold_values
+from assets.provenance import code_version, fingerprint_files
+from assets.report import ReportContext, ThemeSection, render_report
 from assets.resources import LandingZone, ThemesFile, Warehouse
+from assets.schema import QUERY_TYPES
+from assets.statistics import AnalysisConfig
 from assets.themes import list_nested_themes, load_themes
 
 REPORT_NAME = "thematic_report.html"

@@ -15,11 +15,11 @@ from assets.stats.darkness import compute_veil_of_darkness
 from assets.stats.outcome import compute_outcome_test
 from assets.stats.repeat import compute_repeat_checks, summarise_proco_counts
 from assets.suitability import compute_data_suitability, count_received_rows
-from assets.resources import LandingZone, ThemesFile
 from assets.themes import ThemeConfigError, load_themes, theme_fingerprint, validate_against_teams
 from assets.trends import compute_team_trends
-from assets.privacy import withhold_values
 from assets.provenance import code_version
+from assets.privacy import withhold_values
+from assets.resources import LandingZone, ThemesFile
 
 
 class AnalysisConfig(dg.Config):
