@@ -146,6 +146,7 @@ def run_pipeline(landing: Path, warehouse: Path, instance, *, theme: str | None 
     selected = [m for m in months if backfill is None or backfill[0] <= m <= backfill[1]]
     if not selected:
         return [StepFailure("-", "landing", None, f"no month of {landing} in {backfill}")]
+    progress.update("months", inc=0, total=len(selected))
     for month in selected:
         began = time.monotonic()
         with progress(f"month {month}"):
