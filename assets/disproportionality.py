@@ -58,14 +58,12 @@ class AnalysisSettings:
     clusters (default), or every query an independent event (to reproduce published cases)."""
 
     def __post_init__(self) -> None:
-        if self.interval_method not in INTERVAL_METHODS:
-            raise ValueError(f"interval_method must be one of {sorted(INTERVAL_METHODS)}, "
-                             f"got {self.interval_method!r}")
-
-    def __post_init__(self) -> None:
         # NOTE: a ConfigError is shown in full; a KeyError deep inside a statistic would be
         # withheld as possibly quoting data (assets/privacy.py).
         problems = []
+        if self.interval_method not in INTERVAL_METHODS:
+            problems.append(f"interval_method must be one of {sorted(INTERVAL_METHODS)}, "
+                            f"got {self.interval_method!r}")
         if self.reference_origin not in ORIGINS:
             problems.append(f"reference_origin {self.reference_origin!r} is not an origin code "
                             f"(known: {', '.join(ORIGINS)})")
