@@ -1,6 +1,7 @@
 # stopcheck: two commands on a fresh machine with Python 3.11 and make.
 #   make run   set up .venv from the lock file, generate the built-in sample if absent,
-#              materialise every asset, print where the outputs are
+#              check it, materialise every asset with progress, print a summary
+#   make dev   the Dagster UI (code location "stopcheck") on the same DAGSTER_HOME
 #   make test  set up .venv and run the whole test suite
 
 PYTHON ?= python3.11
@@ -30,9 +31,9 @@ run: setup
 test: setup
 	.venv/bin/python -m pytest
 
+# NOTE: through the CLI, which creates DAGSTER_HOME with telemetry off, as `make run` does.
 dev: setup
-	mkdir -p $(DAGSTER_HOME)
-	.venv/bin/dagster dev -w workspace.yaml
+	.venv/bin/stopcheck dev
 
 clean:
 	rm -rf data/warehouse .dagster

@@ -13,6 +13,7 @@ from typing import Literal
 
 import polars as pl
 
+from assets.frames import ConfigError
 from assets.schema import ALL_TEAMS, ORIGINS, QUERY_TYPES, origin_group_expr
 
 BENCHMARKS = ("team_residents", "area_residents", "resident_only")
@@ -57,9 +58,26 @@ class AnalysisSettings:
     clusters (default), or every query an independent event (to reproduce published cases)."""
 
     def __post_init__(self) -> None:
+        # NOTE: a ConfigError is shown in full; a KeyError deep inside a statistic would be
+        # withheld as possibly quoting data (assets/privacy.py).
+        problems = []
         if self.interval_method not in INTERVAL_METHODS:
-            raise ValueError(f"interval_method must be one of {sorted(INTERVAL_METHODS)}, "
-                             f"got {self.interval_method!r}")
+            problems.append(f"interval_method must be one of {sorted(INTERVAL_METHODS)}, "
+                            f"got {self.interval_method!r}")
+        if self.reference_origin not in ORIGINS:
+            problems.append(f"reference_origin {self.reference_origin!r} is not an origin code "
+                            f"(known: {', '.join(ORIGINS)})")
+        if self.origin_level not in ("code", "group"):
+            problems.append(f"origin_level {self.origin_level!r} must be 'code' or 'group'")
+        if not 0 < self.confidence_level < 1:
+            problems.append(f"confidence_level {self.confidence_level!r} must lie between 0 and 1")
+        if self.disclosure_threshold < 1:
+            problems.append(f"disclosure_threshold {self.disclosure_threshold!r} must be at least 1")
+        if self.disclosure_round_to < 0:
+            problems.append(f"disclosure_round_to {self.disclosure_round_to!r} must be 0 (no "
+                            "rounding) or positive")
+        if problems:
+            raise ConfigError("analysis settings: " + "; ".join(problems))
 
     def as_dict(self) -> dict:
         return asdict(self)

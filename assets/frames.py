@@ -34,6 +34,14 @@ class InputError(StopcheckError):
     """A landing-zone file is missing, unreadable or breaks the column contract."""
 
 
+class ConfigError(StopcheckError):
+    """A configuration file or setting cannot be used (themes, analysis settings).
+
+    Its message quotes configuration (file names, theme names, team codes, setting values),
+    never data, so it is shown in full wherever the error goes.
+    """
+
+
 @dataclass(frozen=True)
 class ReadResult:
     """A typed frame and the warnings its reading produced (e.g. extra columns ignored)."""
@@ -121,12 +129,11 @@ def read_table(path: Path, schema: pl.Schema, *, pseudonym_columns: tuple[str, .
             raise InputError(f"{path}: unreadable or truncated (malformed CSV: a row with the "
                              "wrong number of fields or an unclosed quote)") from None
         raise InputError(f"{path}: unreadable or truncated ({type(exc).__name__})") from None
-    if path.suffix != ".parquet" and not _ends_with_line_break(path):
+    if path.suffix != ".parquet" and not ends_with_line_break(path):
         # NOTE: polars fills the missing fields of a short last row with nulls, so a CSV cut in
         # its last row would still parse, one row shortened: a complete CSV ends with a line break.
         raise InputError(f"{path}: unreadable or truncated (no line break after the last row)")
-    refuse_if_identifiers(raw, source=str(path), pseudonym_columns=pseudonym_columns,
-                          id_columns=id_columns)
+    guard_identifiers(raw, path, pseudonym_columns, id_columns)
     missing = [c for c in schema if c not in raw.columns]
     if missing:
         raise InputError(f"{path}: missing column(s) {', '.join(missing)}")
@@ -136,6 +143,14 @@ def read_table(path: Path, schema: pl.Schema, *, pseudonym_columns: tuple[str, .
         [_cast_column(raw[name], dtype, path) for name, dtype in schema.items()]
     )
     return ReadResult(frame, warnings)
+
+
+def guard_identifiers(raw: pl.DataFrame, path: Path, pseudonym_columns: tuple[str, ...],
+                      id_columns: tuple[str, ...] = ()) -> None:
+    """The privacy guard (assets.identifiers) as every landing read applies it, on every column of
+    the file; `stopcheck check` applies it to sampled rows. Raises RawIdentifierError."""
+    refuse_if_identifiers(raw, source=str(path), pseudonym_columns=pseudonym_columns,
+                          id_columns=id_columns)
 
 
 def _read_csv_strict(path: Path) -> pl.DataFrame:
@@ -156,7 +171,7 @@ def _read_csv_strict(path: Path) -> pl.DataFrame:
     return pl.from_arrow(table)
 
 
-def _ends_with_line_break(path: Path) -> bool:
+def ends_with_line_break(path: Path) -> bool:
     with path.open("rb") as file:
         file.seek(0, 2)
         if file.tell() == 0:
@@ -171,8 +186,36 @@ ISO_WITH_OFFSET_PATTERN = (
 """An ISO 8601 date and time with offset (Z, +hh, +hhmm or +hh:mm): the CSV timestamp contract."""
 
 
+def find_type_problem(source: pl.DataType, target: pl.DataType) -> str | None:
+    """Why a column of type `source` can never be read as the contract's `target`, or None when it
+    can (text and integers then still have to parse: see :func:`read_table`).
+
+    Decided on types alone, so `stopcheck check` judges a Parquet file from its footer.
+    """
+    if source == pl.Null:
+        return None
+    if isinstance(source, pl.Categorical | pl.Enum):
+        source = pl.String()
+    if source == target:
+        return None
+    if isinstance(target, pl.Datetime) and isinstance(source, pl.Datetime):
+        if source.time_zone is None:
+            return ("is a timestamp without time zone; "
+                    "the contract requires UTC instants (timestamp with tz)")
+        return None
+    if source == pl.String and (isinstance(target, pl.Datetime) or target == pl.Boolean
+                                or target.is_integer()):
+        return None
+    if target.is_integer() and source.is_integer():
+        return None
+    return f"has type {source}, expected {target}"
+
+
 def _cast_column(column: pl.Series, dtype: pl.DataType, path: Path) -> pl.Series:
     name, source = column.name, column.dtype
+    problem = find_type_problem(source, dtype)
+    if problem:
+        raise InputError(f"{path}: column {name} {problem}")
     if source == pl.Null:
         return column.cast(dtype)
     if isinstance(source, pl.Categorical | pl.Enum):
@@ -180,11 +223,6 @@ def _cast_column(column: pl.Series, dtype: pl.DataType, path: Path) -> pl.Series
     if source == dtype:
         return column
     if isinstance(dtype, pl.Datetime) and isinstance(source, pl.Datetime):
-        if source.time_zone is None:
-            raise InputError(
-                f"{path}: column {name} is a timestamp without time zone; "
-                "the contract requires UTC instants (timestamp with tz)"
-            )
         return column.dt.convert_time_zone("UTC").dt.cast_time_unit("us")
     if source == pl.String:
         if isinstance(dtype, pl.Datetime):
@@ -203,9 +241,8 @@ def _cast_column(column: pl.Series, dtype: pl.DataType, path: Path) -> pl.Series
             return _checked(column, cast, path, "true/false")
         if dtype.is_integer():
             return _checked(column, column.cast(dtype, strict=False), path, "integers")
-    if dtype.is_integer() and source.is_integer():
-        return _checked(column, column.cast(dtype, strict=False), path, "integers in range")
-    raise InputError(f"{path}: column {name} has type {source}, expected {dtype}")
+    # NOTE: find_type_problem lets nothing else through.
+    return _checked(column, column.cast(dtype, strict=False), path, "integers in range")
 
 
 def _checked(before: pl.Series, after: pl.Series, path: Path, what: str) -> pl.Series:

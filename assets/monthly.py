@@ -5,10 +5,10 @@ import dagster as dg
 import polars as pl
 
 from assets import frames, linkage
+from assets.partitions import MONTHS
+from assets.privacy import withhold_values
 from assets.quarantine import QUARANTINE_REASONS, split_queries
-from pipelines.partitions import MONTHS
-from pipelines.privacy import withhold_values
-from pipelines.resources import LandingZone, read_logged
+from assets.resources import LandingZone, read_logged
 
 
 @dg.asset(partitions_def=MONTHS)

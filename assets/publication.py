@@ -5,13 +5,14 @@ import dagster as dg
 import polars as pl
 
 from assets import frames, release
+from assets.paths import is_synthetic_sample
+from assets.privacy import withhold_values
 from assets.provenance import code_version, fingerprint_files
 from assets.report import ReportContext, ThemeSection, render_report
+from assets.resources import LandingZone, ThemesFile, Warehouse
 from assets.schema import QUERY_TYPES
 from assets.statistics import AnalysisConfig
-from assets.themes import THEMES_PATH, list_nested_themes, load_themes
-from pipelines.privacy import withhold_values
-from pipelines.resources import LandingZone, Warehouse
+from assets.themes import list_nested_themes, load_themes
 
 REPORT_NAME = "thematic_report.html"
 
@@ -36,6 +37,7 @@ def publication(
     config: AnalysisConfig,
     landing: LandingZone,
     warehouse: Warehouse,
+    themes_file: ThemesFile,
     out_team_disproportionality: pl.DataFrame,
     out_team_trends: pl.DataFrame,
     out_thematic_disproportionality: pl.DataFrame,
@@ -58,7 +60,7 @@ def publication(
         "out_count_models": out_count_models,
         "out_data_suitability": out_data_suitability,
     }
-    themes = {t.name: t for t in load_themes(THEMES_PATH)}
+    themes = {t.name: t for t in load_themes(themes_file.resolve(landing.root))}
     released = release.release_tables(tables, threshold=settings.disclosure_threshold,
                                        round_to=settings.disclosure_round_to or None,
                                        nested_themes=list_nested_themes(themes.values()),
@@ -94,7 +96,7 @@ def publication(
             title="stopcheck: disproportionality of MEOS queries per police team",
             period_start=period_start, period_end=period_end, settings=settings.as_dict(),
             code_version=companion["code_version"], input_fingerprint=companion["input_fingerprint"],
-            themes=tuple(sections), is_synthetic=(landing.root / "truth.json").exists(),
+            themes=tuple(sections), is_synthetic=is_synthetic_sample(landing.root),
             reference_origin=settings.reference,
         ),
     )

@@ -7,8 +7,8 @@ import dagster as dg
 import polars as pl
 
 from assets import frames, linkage
-from pipelines.privacy import withhold_values
-from pipelines.resources import LandingZone, read_logged
+from assets.privacy import withhold_values
+from assets.resources import LandingZone, read_logged
 
 
 @dg.asset

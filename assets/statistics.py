@@ -10,15 +10,16 @@ from assets.disproportionality import (
     compute_thematic_disproportionality,
     origin_expr,
 )
-from assets.schema import ALL_TEAMS
+from assets.schema import ALL_TEAMS, ORIGIN_CODES
 from assets.stats.darkness import compute_veil_of_darkness
 from assets.stats.outcome import compute_outcome_test
 from assets.stats.repeat import compute_repeat_checks, summarise_proco_counts
 from assets.suitability import compute_data_suitability, count_received_rows
-from assets.themes import THEMES_PATH, load_themes, theme_fingerprint, validate_against_teams
+from assets.themes import ThemeConfigError, load_themes, theme_fingerprint, validate_against_teams
 from assets.trends import compute_team_trends
 from assets.provenance import code_version
-from pipelines.privacy import withhold_values
+from assets.privacy import withhold_values
+from assets.resources import LandingZone, ThemesFile
 
 
 class AnalysisConfig(dg.Config):
@@ -38,12 +39,10 @@ class AnalysisConfig(dg.Config):
 
 
 class ThemeConfig(AnalysisConfig):
-    """AnalysisConfig plus which themes of the versioned themes file to compute."""
+    """AnalysisConfig plus which themes of the themes file (resource `themes_file`) to compute."""
 
     themes: list[str] = []
     """Theme names; empty means every theme in the file."""
-    themes_file: str = ""
-    """Theme file; empty means the versioned themes.yaml of the repository."""
 
 
 def all_queries(*frames: pl.LazyFrame) -> pl.LazyFrame:
@@ -108,6 +107,8 @@ def out_team_trends(
 @withhold_values
 def out_thematic_disproportionality(
     config: ThemeConfig,
+    landing: LandingZone,
+    themes_file: ThemesFile,
     core_person_queries: pl.LazyFrame,
     core_plate_queries: pl.LazyFrame,
     core_population: pl.DataFrame,
@@ -116,11 +117,13 @@ def out_thematic_disproportionality(
     """One row per theme × query_type × benchmark × team_code × origin: the
     out_team_disproportionality statistics repeated on each theme's slice (themes.yaml)."""
     settings = config.settings()
-    themes = load_themes(config.themes_file or THEMES_PATH)
+    path = themes_file.resolve(landing.root)
+    themes = load_themes(path)
     if config.themes:
         unknown = sorted(set(config.themes) - {t.name for t in themes})
         if unknown:
-            raise ValueError(f"unknown theme(s) {unknown}; known: {[t.name for t in themes]}")
+            raise ThemeConfigError(str(path), f"unknown theme(s) {unknown}; known: "
+                                   f"{[t.name for t in themes]}")
         themes = tuple(t for t in themes if t.name in config.themes)
     validate_against_teams(themes, core_team_areas["team_code"])
     queries = all_queries(core_person_queries, core_plate_queries)
@@ -165,7 +168,8 @@ def out_outcome_test(
     queries = all_queries(core_person_queries, core_plate_queries)
     table = compute_outcome_test(queries.with_columns(origin_expr(settings)),
                                  reference=settings.reference, level=settings.confidence_level,
-                                 clustered=settings.interval_method == "person_clustered")
+                                 clustered=settings.interval_method == "person_clustered",
+                                 origin_order=ORIGIN_CODES, all_teams=ALL_TEAMS)
     return stamped(table, settings, months_of(queries))
 
 
@@ -183,8 +187,8 @@ def out_repeat_checks(
     queries = all_queries(core_person_queries, core_plate_queries).with_columns(
         origin_expr(settings))
     keys = ["query_type", "team_code", "origin"]
-    repeat = compute_repeat_checks(queries, reference=settings.reference)
-    proco = summarise_proco_counts(queries)
+    repeat = compute_repeat_checks(queries, reference=settings.reference, all_teams=ALL_TEAMS)
+    proco = summarise_proco_counts(queries, all_teams=ALL_TEAMS)
     table = repeat.join(proco, on=keys, how="left").sort(keys)
     return stamped(table, settings, months_of(queries))
 
@@ -201,7 +205,7 @@ def out_veil_of_darkness(
     settings = config.settings()
     plates = core_plate_queries.with_columns(origin_expr(settings))
     table = compute_veil_of_darkness(plates, reference=settings.reference,
-                                     level=settings.confidence_level)
+                                     level=settings.confidence_level, origin_order=ORIGIN_CODES)
     table = table.select(pl.lit(ALL_TEAMS).alias("team_code"), *table.columns)
     return stamped(table, settings, months_of(core_plate_queries))
 

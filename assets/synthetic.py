@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-from assets.sun import tag_darkness
+from assets.paths import TRUTH_FILE
 from assets.schema import (
     AGE_BAND_LOWER,
     AGE_BANDS,
@@ -30,6 +30,7 @@ from assets.schema import (
     QUERY_REASONS,
     TIMEZONE,
 )
+from assets.stats.sun import tag_darkness
 
 SAMPLE_YEAR = 2025
 POPULATION_YEAR = 2024
@@ -465,5 +466,5 @@ def generate_sample(out: Path, spec: SampleSpec = SampleSpec()) -> dict:
         "true_veil_of_darkness_log_odds": {o: float(np.log(k)) for o, k in spec.dark_keep.items()},
         "persons_count": persons.height,
     }
-    (out / "truth.json").write_text(json.dumps(truth, indent=2, sort_keys=True) + "\n")
+    (out / TRUTH_FILE).write_text(json.dumps(truth, indent=2, sort_keys=True) + "\n")
     return truth

@@ -44,6 +44,7 @@ from typing import Any
 import polars as pl
 import yaml
 
+from assets.frames import ConfigError
 from assets.schema import AGE_BANDS, MONTH_PATTERN, QUERY_REASONS, QUERY_TYPES, SEXES, TIMEZONE
 
 THEMES_VERSION = 1
@@ -67,7 +68,7 @@ _CODE_LISTS: dict[str, tuple[str, ...]] = {
 }
 
 
-class ThemeConfigError(ValueError):
+class ThemeConfigError(ConfigError, ValueError):
     """A theme file that cannot be used, naming the file, the theme and the field.
 
     The message reads ``<file>: theme '<name>': field '<field>': <problem>``; parts that do

@@ -5,9 +5,8 @@ import dagster as dg
 from assets import monthly, publication, reference_tables, statistics
 from assets.provenance import PROJECT_ROOT
 from pipelines.gx import build_gx_asset_checks
-from pipelines.io_managers import ParquetIOManager
 from pipelines.jobs import JOBS
-from pipelines.resources import LandingZone, Warehouse
+from pipelines.resources import build_resources
 from pipelines.schedules import SCHEDULES, SENSORS
 
 GROUPS = {
@@ -29,9 +28,11 @@ gx_checks = build_gx_asset_checks(all_assets, PROJECT_ROOT / "expectations")
 """One blocking Great Expectations check per suite file in expectations/ (pipelines/gx.py)."""
 
 
-def build_definitions(landing_dir: str = "", warehouse_dir: str = "") -> dg.Definitions:
+def build_definitions(landing_dir: str = "", warehouse_dir: str = "",
+                      themes_file: str = "") -> dg.Definitions:
     """The Definitions, with paths given here or (when empty) resolved at run time from
-    STOPCHECK_LANDING_DIR / STOPCHECK_WAREHOUSE_DIR and the DESIGN.md §3 defaults."""
+    STOPCHECK_LANDING_DIR / STOPCHECK_WAREHOUSE_DIR / STOPCHECK_THEMES_FILE and the DESIGN.md §3
+    defaults."""
     return dg.Definitions(
         assets=all_assets,
         asset_checks=gx_checks,
@@ -41,11 +42,7 @@ def build_definitions(landing_dir: str = "", warehouse_dir: str = "") -> dg.Defi
         # NOTE: on 2 cores the multiprocess executor costs seconds per step for no gain;
         # docs/operations.md says how to scale out with dagster-k8s or dagster-celery instead.
         executor=dg.in_process_executor,
-        resources={
-            "landing": LandingZone(path=landing_dir),
-            "io_manager": ParquetIOManager(warehouse_dir=warehouse_dir),
-            "warehouse": Warehouse(path=warehouse_dir),
-        },
+        resources=build_resources(landing_dir, warehouse_dir, themes_file),
     )
 
 

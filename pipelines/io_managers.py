@@ -16,7 +16,7 @@ import polars as pl
 
 from assets.atomic import write_parquet_atomic
 from assets.provenance import code_version
-from pipelines.resources import DEFAULT_WAREHOUSE, resolve_dir
+from assets.paths import DEFAULT_WAREHOUSE, resolve_dir
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,7 @@
 
 import dagster as dg
 
-from pipelines.partitions import MONTHS
+from assets.partitions import MONTHS
 
 PUBLISHES = {"stopcheck/publication": "true"}
 """Tag of jobs that write publication/: the run queue runs one at a time (docs/operations.md)."""

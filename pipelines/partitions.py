@@ -1,8 +1,6 @@
-"""Partitions: one per export month present in the landing zone."""
+"""Partitions of the wiring (DESIGN.md §2 names this module): defined on the assets side, in
+assets/partitions.py, because asset modules declare them and must not import pipelines/."""
 
-import dagster as dg
+from assets.partitions import MONTHS
 
-# NOTE: dynamic rather than calendar partitions: the months are whatever the police exported
-# (the sensor and `stopcheck run` register them), so a gap is visible as a missing export
-# instead of an empty calendar partition.
-MONTHS = dg.DynamicPartitionsDefinition(name="month")
+__all__ = ["MONTHS"]

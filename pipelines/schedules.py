@@ -15,9 +15,9 @@ import dagster as dg
 
 from assets import frames
 from assets.schema import TIMEZONE
+from assets.partitions import MONTHS
+from assets.resources import LandingZone
 from pipelines.jobs import monthly_job, reference_job, statistics_job, thematic_job
-from pipelines.partitions import MONTHS
-from pipelines.resources import LandingZone
 
 
 def _stamp(paths) -> str:

@@ -36,5 +36,5 @@ def pipeline_run(small_landing, tmp_path_factory) -> PipelineRun:
 
     warehouse = tmp_path_factory.mktemp("warehouse")
     instance = dg.DagsterInstance.ephemeral()
-    failures = run_pipeline(small_landing, warehouse, instance, echo=lambda *_: None)
+    failures = run_pipeline(small_landing, warehouse, instance)
     return PipelineRun(small_landing, warehouse, failures, instance)

@@ -34,6 +34,9 @@ from zoneinfo import ZoneInfo
 
 import polars as pl
 
+from assets.frames import list_months
+from assets.paths import TRUTH_FILE
+
 AMSTERDAM = ZoneInfo("Europe/Amsterdam")
 UTC = ZoneInfo("UTC")
 PSEUDONYM_COLUMNS = {
@@ -280,6 +283,21 @@ def damage_rows(landing: Path, query_type: str, month: str,
     assert row < frame.height, "the month is too small for every damage"
     save_month(landing, query_type, month, frame)
     return damages
+
+
+def new_users_exports(source: Path, target: Path) -> Path:
+    """A copy of a synthetic landing zone as a police unit would deliver it: its own team codes
+    (BT-... for AMS-...), no truth file (so the shipped themes.yaml applies)."""
+    landing = copy_landing(source, target)
+    (landing / TRUTH_FILE).unlink()
+    rename = pl.col("team_code").str.replace("AMS-", "BT-", literal=True)
+    teams = landing / "reference" / "team_areas.csv"
+    pl.read_csv(teams).with_columns(rename).write_csv(teams)
+    for query_type in ("person", "plate"):
+        for month in list_months(landing):
+            frame = load_month(landing, query_type, month).with_columns(rename)
+            save_month(landing, query_type, month, frame)
+    return landing
 
 
 # --------------------------------------------------------------------------- file-level damage

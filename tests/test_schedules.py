@@ -8,9 +8,9 @@ import dagster as dg
 import polars as pl
 
 from assets.frames import list_months
+from assets.resources import LandingZone
 from pipelines.cli import run_pipeline
 from pipelines.definitions import defs
-from pipelines.resources import LandingZone
 from pipelines.schedules import landing_sensor
 
 
@@ -60,6 +60,48 @@ def test_landing_sensor_registers_new_months_and_runs_them(small_landing, tmp_pa
     assert "2025-03" in again
 
 
+def test_landing_sensor_run_keys_follow_redelivered_files(small_landing, tmp_path):
+    landing = tmp_path / "landing"
+    shutil.copytree(small_landing, landing)
+    instance = dg.DagsterInstance.ephemeral()
+    instance.add_dynamic_partitions("month", ["2025-01", "2025-02"])
+
+    def run_keys() -> dict[str, str]:
+        context = dg.build_sensor_context(instance=instance,
+                                          resources={"landing": LandingZone(path=str(landing))})
+        result = landing_sensor(context)
+        return {r.partition_key or r.job_name: r.run_key for r in result.run_requests}
+
+    first = run_keys()
+    assert set(first) == {"reference_job", "2025-01", "2025-02"}
+
+    # The police re-deliver January's person queries (one row fewer): January runs again.
+    path = landing / "meos" / "person_queries" / "2025-01.parquet"
+    pl.read_parquet(path).head(-1).write_parquet(path)
+    second = run_keys()
+    assert second["2025-01"] != first["2025-01"]
+    assert (second["2025-02"], second["reference_job"]) == (first["2025-02"], first["reference_job"])
+
+    # CBS delivers a changed population file: the reference tables run again, the months do not.
+    population = landing / "cbs" / "population.parquet"
+    pl.read_parquet(population).with_columns(pl.col("population") + 5).write_parquet(population)
+    third = run_keys()
+    assert third["reference_job"] != second["reference_job"]
+    assert (third["2025-01"], third["2025-02"]) == (second["2025-01"], second["2025-02"])
+    assert run_keys() == third  # nothing changed: the same keys, so no new runs
+
+
+def test_a_successful_month_requests_the_statistics(pipeline_run):
+    instance = pipeline_run.instance
+    [run] = [r for r in instance.get_runs() if r.job_name == "monthly_job"][:1]
+    [success] = instance.all_logs(run.run_id, of_type=dg.DagsterEventType.RUN_SUCCESS)
+    context = dg.build_run_status_sensor_context(
+        sensor_name="statistics_after_monthly", dagster_event=success.dagster_event,
+        dagster_instance=instance, dagster_run=run)
+    request = defs.resolve_sensor_def("statistics_after_monthly")(context)
+    assert request.run_key == run.run_id
+
+
 def private_warehouse(pipeline_run, tmp_path):
     """A copy of the shared run's warehouse, so a test that reruns steps changes nothing shared."""
     return shutil.copytree(pipeline_run.warehouse, tmp_path / "warehouse")
@@ -69,7 +111,7 @@ def test_backfill_reloads_only_the_given_months(pipeline_run, tmp_path):
     instance = pipeline_run.instance
     before = instance.get_runs_count()
     failures = run_pipeline(pipeline_run.landing, private_warehouse(pipeline_run, tmp_path), instance,
-                            backfill=("2025-02", "2025-02"), echo=lambda *_: None)
+                            backfill=("2025-02", "2025-02"))
     assert failures == []
     runs = instance.get_runs(limit=instance.get_runs_count() - before)
     monthly = [r for r in runs if r.job_name == "monthly_job"]
@@ -94,7 +136,7 @@ def test_stopcheck_run_theme_runs_the_thematic_job(pipeline_run, tmp_path):
     instance = pipeline_run.instance
     warehouse = private_warehouse(pipeline_run, tmp_path)
     failures = run_pipeline(pipeline_run.landing, warehouse, instance,
-                            theme="night_hours", echo=lambda *_: None)
+                            theme="night_hours")
     assert failures == []
     last = instance.get_runs(limit=1)[0]
     assert last.job_name == "thematic_job"

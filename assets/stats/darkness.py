@@ -40,9 +40,8 @@ from statsmodels.tools.sm_exceptions import (
     PerfectSeparationWarning,
 )
 
-from assets.schema import ORIGIN_CODES
 from assets.stats.splines import natural_spline_basis, natural_spline_knots
-from assets.sun import find_clock_changes, tag_darkness
+from assets.stats.sun import find_clock_changes, tag_darkness
 
 DESIGNS = ("intertwilight", "dst")
 DST_WINDOW_DAYS = 30
@@ -277,8 +276,8 @@ def fit_veil_of_darkness(
     )
 
 
-def _origin_order(origins: Sequence[str]) -> list[str]:
-    rank = {code: i for i, code in enumerate(ORIGIN_CODES)}
+def _origin_order(origins: Sequence[str], order: Sequence[str]) -> list[str]:
+    rank = {code: i for i, code in enumerate(order)}
     return sorted(origins, key=lambda code: (rank.get(code, len(rank)), code))
 
 
@@ -337,7 +336,7 @@ def _prepare_samples(
     linked = everything.filter(pl.col("origin").is_not_null())
     timed = linked.filter(pl.col("queried_at").is_not_null())
     tagged = tag_darkness(timed)
-    origins = _origin_order(tagged["origin"].unique().to_list())
+    origins = sorted(tagged["origin"].unique().to_list())
 
     samples: dict[str, tuple[pl.DataFrame, int | None, int | None]] = {}
     for design in DESIGNS:
@@ -415,6 +414,7 @@ def compute_veil_of_darkness(
     spline_df: int = 6,
     dst_window_days: int = DST_WINDOW_DAYS,
     min_cell_count: int = MIN_CELL_COUNT,
+    origin_order: Sequence[str] = (),
 ) -> pl.DataFrame:
     """Return one row per design × origin × fixed-effects specification: the darkness coefficient γ.
 
@@ -439,6 +439,8 @@ def compute_veil_of_darkness(
     min_cell_count : int, default 10
         A model is fitted only when each of the four cells group/reference × light/dark
         holds at least this many queries; otherwise the row has null estimates and a note.
+    origin_order : sequence of str
+        Order of the origins in the output (the pipeline passes ``assets.schema.ORIGIN_CODES``).
 
     Returns
     -------
@@ -449,7 +451,7 @@ def compute_veil_of_darkness(
         design's sample, ``group_count`` those of g, ``dark_count`` those in darkness;
         ``window_start_minute``/``window_end_minute`` give the clock-minute window;
         ``note`` says why a row has no estimate. Rows are ordered by design, origin (the
-        order of ``assets.schema.ORIGIN_CODES``, unknown labels after, alphabetically) and
+        order of ``origin_order``, other labels after, alphabetically) and
         specification. A model that cannot be fitted never raises: its row carries a note.
 
     References
@@ -464,6 +466,7 @@ def compute_veil_of_darkness(
         team_column=team_column,
         dst_window_days=dst_window_days,
     )
+    origins = _origin_order(origins, origin_order)
     specifications = {
         "intertwilight": (("none", ()), ("team", ("team",))),
         "dst": (("clock_change", ("clock_change",)), ("clock_change+team", ("clock_change", "team"))),

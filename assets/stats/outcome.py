@@ -22,8 +22,6 @@ import numpy as np
 import polars as pl
 from statsmodels.stats.proportion import proportion_confint
 
-from assets.schema import ALL_TEAMS, ORIGIN_CODES
-
 OUTPUT_SCHEMA = pl.Schema(
     {
         "query_type": pl.String(),
@@ -176,8 +174,8 @@ def newcombe_difference(
     return diff, np.clip(low, -1.0, 1.0), np.clip(high, -1.0, 1.0)
 
 
-def _origin_rank() -> pl.Expr:
-    codes = list(ORIGIN_CODES)
+def _origin_rank(origin_order: Sequence[str]) -> pl.Expr:
+    codes = list(origin_order)
     return (
         pl.col("origin")
         .replace_strict(codes, list(range(len(codes))), default=len(codes), return_dtype=pl.Int32)
@@ -185,10 +183,17 @@ def _origin_rank() -> pl.Expr:
     )
 
 
-def sort_output_rows(frame: pl.DataFrame) -> pl.DataFrame:
-    """Order rows by query_type, team (``ALL`` last), origin (schema order) — the house order."""
+def sort_output_rows(
+    frame: pl.DataFrame, *, origin_order: Sequence[str] = (), all_teams: str = "ALL"
+) -> pl.DataFrame:
+    """Order rows by query_type, team (``all_teams`` last), origin — the house order.
+
+    Origins follow ``origin_order`` (the pipeline passes ``assets.schema.ORIGIN_CODES``);
+    origins not in it come after, alphabetically.
+    """
     return (
-        frame.with_columns(_origin_rank(), (pl.col("team_code") == ALL_TEAMS).alias("_is_all"))
+        frame.with_columns(
+            _origin_rank(origin_order), (pl.col("team_code") == all_teams).alias("_is_all"))
         .sort("query_type", "_is_all", "team_code", "_origin_rank", "origin")
         .drop("_origin_rank", "_is_all")
     )
@@ -220,6 +225,8 @@ def compute_outcome_test(
     reference: str = "NL",
     level: float = 0.95,
     clustered: bool = True,
+    origin_order: Sequence[str] = (),
+    all_teams: str = "ALL",
 ) -> pl.DataFrame:
     """Return one row per query_type × team_code (each team and ``ALL``) × origin: hit rates.
 
@@ -263,12 +270,16 @@ def compute_outcome_test(
     clustered : bool, default True
         Allow for repeat queries of one person (persons as clusters); False treats every query
         as an independent trial (`interval_method` says which).
+    origin_order : sequence of str
+        Order of the origins in the output (others after, alphabetically).
+    all_teams : str, default "ALL"
+        ``team_code`` of the whole-area rows.
 
     Returns
     -------
     polars.DataFrame
         Columns of :data:`OUTPUT_SCHEMA`, sorted by query_type, team_code (``ALL`` last)
-        and origin (schema order).
+        and origin (``origin_order``).
 
     References
     ----------
@@ -304,7 +315,7 @@ def compute_outcome_test(
     whole_area = (
         linked.group_by("query_type", "origin", "person_key").agg(per_person)
         .group_by("query_type", "origin").agg(counts)
-        .with_columns(pl.lit(ALL_TEAMS).alias("team_code"))
+        .with_columns(pl.lit(all_teams).alias("team_code"))
         .collect()
         .select(per_team.columns)
     )
@@ -361,13 +372,14 @@ def compute_outcome_test(
     )
     all_rows = (
         team_means.join(team_diffs, on=["query_type", "origin"], how="left")
-        .with_columns(pl.lit(ALL_TEAMS).alias("team_code"))
+        .with_columns(pl.lit(all_teams).alias("team_code"))
     )
-    is_all = pl.col("team_code") == ALL_TEAMS
+    is_all = pl.col("team_code") == all_teams
     result = cells.join(all_rows, on=["query_type", "team_code", "origin"], how="left").with_columns(
         pl.when(is_all).then(pl.col("team_count").fill_null(0)).alias("team_count"),
         pl.when(is_all & (pl.col("origin") != reference))
         .then(pl.col("mean_team_diff_team_count").fill_null(0))
         .alias("mean_team_diff_team_count"),
     )
-    return sort_output_rows(result.select(OUTPUT_SCHEMA.names()).cast(dict(OUTPUT_SCHEMA)))
+    return sort_output_rows(result.select(OUTPUT_SCHEMA.names()).cast(dict(OUTPUT_SCHEMA)),
+                            origin_order=origin_order, all_teams=all_teams)

@@ -22,7 +22,6 @@ from collections.abc import Sequence
 import numpy as np
 import polars as pl
 
-from assets.schema import ALL_TEAMS
 from assets.stats.outcome import sort_output_rows
 
 PROCO_WINDOW = "365d"
@@ -141,7 +140,7 @@ an eighth of the rows."""
 
 
 def count_persons_by_query_count(
-    queries: pl.DataFrame | pl.LazyFrame, *, buckets: int = PERSON_BUCKETS
+    queries: pl.DataFrame | pl.LazyFrame, *, buckets: int = PERSON_BUCKETS, all_teams: str = "ALL"
 ) -> pl.DataFrame:
     """Return one row per query_type × team_code (each team and ``ALL``) × origin × query_count:
     ``person_count``, the persons with exactly that many linked queries in the group.
@@ -159,7 +158,7 @@ def count_persons_by_query_count(
         whole_area = (
             part.group_by("query_type", "origin", "person_key")
             .agg(query_count=pl.len())
-            .with_columns(team_code=pl.lit(ALL_TEAMS))
+            .with_columns(team_code=pl.lit(all_teams))
             .select(per_team.collect_schema().names())
         )
         histograms.append(
@@ -182,6 +181,8 @@ def compute_repeat_checks(
     *,
     reference: str = "NL",
     buckets: int = PERSON_BUCKETS,
+    origin_order: Sequence[str] = (),
+    all_teams: str = "ALL",
 ) -> pl.DataFrame:
     """Return one row per query_type × team_code (each team and ``ALL``) × origin: repeat queries.
 
@@ -207,18 +208,22 @@ def compute_repeat_checks(
         Reference origin of ``queries_per_person_ratio``.
     buckets : int
         Buckets of persons counted one at a time (:func:`count_persons_by_query_count`).
+    origin_order, all_teams
+        Order of the origins and ``team_code`` of the whole-area rows
+        (:func:`assets.stats.outcome.sort_output_rows`).
 
     Returns
     -------
     polars.DataFrame
         Columns of :data:`REPEAT_SCHEMA`, sorted by query_type, team_code (``ALL`` last),
-        origin (schema order).
+        origin (``origin_order``).
     """
     persons, queries_per = pl.col("person_count"), pl.col("query_count")
     # NOTE: the Gini numerator sum_i i x_(i) over the sorted per-person counts, block by block:
     # a block of c persons with count v after C persons adds v (c C + c (c + 1) / 2). Integer
     # sums, so exact and independent of row order.
-    histogram = count_persons_by_query_count(queries, buckets=buckets).with_columns(
+    histogram = count_persons_by_query_count(
+        queries, buckets=buckets, all_teams=all_teams).with_columns(
         _ranked=queries_per * (persons * (persons.cum_sum() - persons).over(_KEYS)
                                + persons * (persons + 1) // 2)
     )
@@ -244,7 +249,8 @@ def compute_repeat_checks(
     )
     result = result.with_columns(pl.Series(
         "gini_poisson_floor", poisson_gini_floor(result["queries_per_person"].to_numpy())))
-    return sort_output_rows(result.select(REPEAT_SCHEMA.names()).cast(dict(REPEAT_SCHEMA)))
+    return sort_output_rows(result.select(REPEAT_SCHEMA.names()).cast(dict(REPEAT_SCHEMA)),
+                            origin_order=origin_order, all_teams=all_teams)
 
 
 def add_proco_count(queries: pl.DataFrame | pl.LazyFrame) -> pl.DataFrame | pl.LazyFrame:
@@ -321,7 +327,11 @@ def _quantile_from_histogram(q: float) -> pl.Expr:
 
 
 def summarise_proco_counts(
-    queries: pl.DataFrame | pl.LazyFrame, *, buckets: int = PERSON_BUCKETS
+    queries: pl.DataFrame | pl.LazyFrame,
+    *,
+    buckets: int = PERSON_BUCKETS,
+    origin_order: Sequence[str] = (),
+    all_teams: str = "ALL",
 ) -> pl.DataFrame:
     """Return one row per query_type × team_code (each team and ``ALL``) × origin: ProCo counts.
 
@@ -332,12 +342,13 @@ def summarise_proco_counts(
     whose person had been queried at least 1 / 5 times in the preceding 365 days. A query's
     ProCo count includes earlier queries in other teams; the team split is by where the
     counted query happened. Exact, from the histogram of :func:`count_proco_histogram`.
+    ``origin_order`` and ``all_teams`` as in :func:`compute_repeat_checks`.
     """
     per_team = count_proco_histogram(queries, buckets=buckets)
     whole_area = (
         per_team.group_by("query_type", "origin", "proco_count")
         .agg(pl.col("query_count").sum())
-        .with_columns(pl.lit(ALL_TEAMS).alias("team_code"))
+        .with_columns(pl.lit(all_teams).alias("team_code"))
         .select(per_team.columns)
     )
     histogram = (
@@ -358,4 +369,5 @@ def summarise_proco_counts(
         proco_share_1plus=pl.col("query_count").filter(pl.col("proco_count") >= 1).sum() / n,
         proco_share_5plus=pl.col("query_count").filter(pl.col("proco_count") >= 5).sum() / n,
     )
-    return sort_output_rows(result.select(PROCO_SCHEMA.names()).cast(dict(PROCO_SCHEMA)))
+    return sort_output_rows(result.select(PROCO_SCHEMA.names()).cast(dict(PROCO_SCHEMA)),
+                            origin_order=origin_order, all_teams=all_teams)

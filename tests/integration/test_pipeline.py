@@ -90,12 +90,32 @@ def test_crude_ratio_equals_independent_computation(pipeline_run):
             & (inside["rate_ratio"] <= inside["rate_ratio_ci_high"])).all()
 
 
+PUBLISHED_TABLES = (
+    "out_count_models", "out_data_suitability", "out_outcome_test", "out_repeat_checks",
+    "out_team_disproportionality", "out_thematic_disproportionality", "out_veil_of_darkness",
+)
+"""Every table publication/ holds after a run (DESIGN.md §5), named here rather than counted."""
+
+
+def test_every_table_is_published_with_rows_and_a_companion(pipeline_run):
+    from assets.release import SPECS
+
+    folder = pipeline_run.warehouse / "publication"
+    assert tuple(sorted(p.stem for p in folder.glob("out_*.csv"))) == PUBLISHED_TABLES
+    assert tuple(sorted(SPECS)) == PUBLISHED_TABLES
+    for name in PUBLISHED_TABLES:
+        table = pl.read_csv(folder / f"{name}.csv", infer_schema_length=None)
+        unpublished = pl.read_parquet(pipeline_run.warehouse / f"{name}.parquet")
+        assert table.height == unpublished.height > 0, name
+        assert (folder / f"{name}.json").is_file()
+
+
 def test_publication_passes_disclosure_control(pipeline_run):
     from assets.release import SPECS
 
     folder = pipeline_run.warehouse / "publication"
     published = sorted(folder.glob("out_*.csv"))
-    assert len(published) >= 3
+    assert [p.stem for p in published] == list(PUBLISHED_TABLES)
     for path in published:
         spec = SPECS[path.stem]
         table = pl.read_csv(path, infer_schema_length=None)

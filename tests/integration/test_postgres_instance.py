@@ -3,16 +3,17 @@
 A throw-away PostgreSQL cluster is created with ``initdb`` in a temporary directory, started on
 a free port bound to 127.0.0.1 and always stopped and removed afterwards. The test then loads
 the shipped docs/production/dagster.yaml *unchanged* as ``$DAGSTER_HOME/dagster.yaml`` (every
-connection setting in it comes from environment variables), materialises a toy asset graph with
-a dynamic "month" partition and checks, through Dagster and through SQL, that run storage,
-event-log storage and partition storage live in PostgreSQL.
+connection setting in it comes from environment variables), runs the project's own Definitions
+over one month of the synthetic sample (reference tables, the month, statistics and
+publication, as `stopcheck run` does) and checks, through Dagster and through SQL, that run
+storage, event-log storage and partition storage live in PostgreSQL.
 
 Skipped, with the reason, when no PostgreSQL server binaries exist on a developer machine;
 failed when they are missing under CI (``CI`` set): CI installs them with .ci/postgres.sh.
 """
 
-# NOTE: no `from __future__ import annotations` here: Dagster reads the asset functions'
-# annotations at definition time and cannot resolve them as strings.
+from __future__ import annotations
+
 import contextlib
 import glob
 import os
@@ -27,9 +28,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import dagster as dg
+import polars as pl
 import psycopg2
 import pytest
 import yaml
+
+from assets.synthetic import SampleSpec, generate_sample
+from pipelines.cli import run_pipeline
 
 PRODUCTION_YAML = Path(__file__).resolve().parents[2] / "docs" / "production" / "dagster.yaml"
 SERVER_USER = "postgres"
@@ -196,23 +201,11 @@ def pg_server() -> Iterator[PgServer]:
 
 # ---------------------------------------------------------------------------------------------
 
-MONTH = dg.DynamicPartitionsDefinition(name="month")
+ONE_MONTH = SampleSpec(seed=11, months=1, person_queries=12_000, plate_queries=8_000)
+"""One month of the synthetic sample, the size of a month of tests/conftest.py's SMALL."""
 
 
-@dg.asset(partitions_def=MONTH)
-def toy_monthly(context: dg.AssetExecutionContext) -> int:
-    """One value per month partition: the month number."""
-    return int(context.partition_key[-2:])
-
-
-@dg.asset
-def toy_total(toy_monthly: dict[str, int]) -> dg.Output[int]:
-    """Sum over all month partitions, recorded as metadata."""
-    total = sum(toy_monthly.values())
-    return dg.Output(total, metadata={"total": total, "month_count": len(toy_monthly)})
-
-
-def test_production_instance_keeps_runs_and_events_in_postgres(
+def test_production_instance_keeps_the_pipelines_runs_and_events_in_postgres(
     pg_server: PgServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     dagster_home = tmp_path / "dagster_home"
@@ -226,6 +219,8 @@ def test_production_instance_keeps_runs_and_events_in_postgres(
     monkeypatch.setenv("DAGSTER_PG_PASSWORD", pg_server.password)
     monkeypatch.setenv("DAGSTER_COMPUTE_LOG_DIR", str(tmp_path / "compute_logs"))
     production = yaml.safe_load(PRODUCTION_YAML.read_text(encoding="utf-8"))
+    landing, warehouse = tmp_path / "landing", tmp_path / "warehouse"
+    [month] = generate_sample(landing, ONE_MONTH)["months"]
 
     with dg.DagsterInstance.get() as instance:
         # the instance is the one the file describes
@@ -244,22 +239,22 @@ def test_production_instance_keeps_runs_and_events_in_postgres(
         assert run_queue.max_concurrent_runs == limits["max_concurrent_runs"]
         assert list(run_queue.tag_concurrency_limits) == limits["tag_concurrency_limits"]
 
-        instance.add_dynamic_partitions("month", ["2025-06", "2025-07"])
-        for month in ("2025-06", "2025-07"):
-            result = dg.materialize([toy_monthly], instance=instance, partition_key=month)
-            assert result.success
-        result = dg.materialize([toy_monthly, toy_total], selection=[toy_total], instance=instance)
-        assert result.success
+        # the project's own Definitions: reference tables, one month, statistics, publication
+        assert run_pipeline(landing, warehouse, instance) == []
 
         runs = instance.get_runs()
-        assert len(runs) == 3
+        assert sorted(run.job_name for run in runs) == ["monthly_job", "reference_job",
+                                                        "statistics_job"]
         assert {run.status for run in runs} == {dg.DagsterRunStatus.SUCCESS}
-        assert instance.get_dynamic_partitions("month") == ["2025-06", "2025-07"]
-        monthly = instance.fetch_materializations(dg.AssetKey("toy_monthly"), limit=10).records
-        assert sorted(record.partition_key for record in monthly) == ["2025-06", "2025-07"]
-        latest = instance.get_latest_materialization_event(dg.AssetKey("toy_total"))
+        assert instance.get_dynamic_partitions("month") == [month]
+        monthly = instance.fetch_materializations(dg.AssetKey("core_person_queries"),
+                                                  limit=10).records
+        assert [record.partition_key for record in monthly] == [month]
+        latest = instance.get_latest_materialization_event(
+            dg.AssetKey("out_team_disproportionality"))
         assert latest is not None and latest.asset_materialization is not None
-        assert latest.asset_materialization.metadata["total"].value == 6 + 7
+        rows = pl.read_parquet(warehouse / "out_team_disproportionality.parquet").height
+        assert latest.asset_materialization.metadata["dagster/row_count"].value == rows > 0
         run_ids = {run.run_id for run in runs}
 
     # the same facts, read straight from PostgreSQL
@@ -270,18 +265,23 @@ def test_production_instance_keeps_runs_and_events_in_postgres(
         }
         cursor.execute(
             "SELECT asset_key, partition FROM event_logs"
-            " WHERE dagster_event_type = 'ASSET_MATERIALIZATION' ORDER BY asset_key, partition"
+            " WHERE dagster_event_type = 'ASSET_MATERIALIZATION'"
+            " AND asset_key IN ('[\"core_person_queries\"]', '[\"out_team_disproportionality\"]',"
+            " '[\"publication\"]') ORDER BY asset_key"
         )
         assert cursor.fetchall() == [
-            ('["toy_monthly"]', "2025-06"),
-            ('["toy_monthly"]', "2025-07"),
-            ('["toy_total"]', None),
+            ('["core_person_queries"]', month),
+            ('["out_team_disproportionality"]', None),
+            ('["publication"]', None),
         ]
+        cursor.execute(
+            "SELECT count(*) FROM event_logs WHERE dagster_event_type = 'ASSET_CHECK_EVALUATION'")
+        assert cursor.fetchone()[0] > 0  # the blocking GX and row-accounting checks ran
         cursor.execute(
             "SELECT partition FROM dynamic_partitions"
             " WHERE partitions_def_name = 'month' ORDER BY partition"
         )
-        assert cursor.fetchall() == [("2025-06",), ("2025-07",)]
+        assert cursor.fetchall() == [(month,)]
         cursor.execute("SELECT to_regclass('public.instigators') IS NOT NULL")
         assert cursor.fetchone() == (True,)
 

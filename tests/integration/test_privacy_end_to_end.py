@@ -126,7 +126,9 @@ def privacy_run(small_landing, tmp_path_factory, request) -> PrivacyRun:
         env.setenv("STOPCHECK_WAREHOUSE_DIR", str(warehouse))
         env.setenv("DAGSTER_HOME", str(home))
         with console_captured(request) as console:
-            exit_code = cli.main(["run"])
+            # NOTE: past the pre-flight check, which would stop the run before it starts: this
+            # is the run's own guard (test_check_finds_every_damage covers the check).
+            exit_code = cli.main(["run", "--skip-check"])
     return PrivacyRun(landing, warehouse, home, paths, exit_code, console["out"], console["err"])
 
 
@@ -197,8 +199,8 @@ def _cell_texts(cell) -> list[str]:
 def test_run_exits_non_zero_other_month_complete(privacy_run):
     assert privacy_run.exit_code == 1
     assert f"FAILED ({len(MONTH_OF)} failed step(s))" in privacy_run.err
-    assert f"{OTHER}: ok" in privacy_run.out
-    assert "statistics skipped" in privacy_run.out
+    assert f"] {OTHER} ok in " in privacy_run.out
+    assert "statistics skipped" in privacy_run.err
     for name in MONTHLY_TABLES:
         assert (privacy_run.warehouse / name / f"{OTHER}.parquet").is_file()
     assert not list(privacy_run.warehouse.glob("out_*"))
@@ -214,7 +216,7 @@ def test_file_refused_naming_file_column_and_count(privacy_run, name):
     assert f"'{damage.column}'" in lines[0]
     assert f"{len(damage.rows)} values" in lines[0]
     assert KIND_WORDS[damage.kind] in lines[0]
-    assert f"{month}: FAILED" in privacy_run.out
+    assert f"] {month} FAILED in " in privacy_run.out
 
 
 @pytest.mark.parametrize("name", list(MONTH_OF))
@@ -237,6 +239,19 @@ def test_value_never_shown(privacy_run, name):
     # searchable bytes and cells, so a value in any message would have been found there too.
     assert found_in_bytes(privacy_run.home, (str(privacy_run.paths[name]),))
     assert found_in_sqlite(privacy_run.home, (str(privacy_run.paths[name]),))
+
+
+def test_check_finds_every_damage_never_showing_the_value(privacy_run):
+    from assets.paths import SAMPLE_THEMES_PATH
+    from assets.preflight import check_landing_zone, format_report
+
+    report = check_landing_zone(privacy_run.landing, SAMPLE_THEMES_PATH)
+    shown = format_report(report)
+    for name, path in privacy_run.paths.items():
+        damage = corpus.PRIVACY_DAMAGES[name]
+        assert ("blocking", report.relative(path), damage.column) in [
+            (f.severity, f.file, f.column) for f in report.findings], name
+        assert [n for n in damage.all_needles if n in shown] == []
 
 
 def test_search_finds_a_planted_value(small_landing, tmp_path):

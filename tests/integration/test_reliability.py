@@ -1,17 +1,21 @@
-"""Determinism and crash safety: a rerun gives byte-identical outputs; a run killed while writing
-leaves no partial file, and the next run completes."""
+"""Determinism and crash safety: a rerun gives byte-identical outputs; a real writer
+(assets/atomic.py) killed while it writes leaves the old file whole, and the next run completes."""
 
 from __future__ import annotations
 
-import os
+import shutil
+import signal
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 
 import dagster as dg
 import polars as pl
+import pytest
 
+from assets.atomic import write_parquet_atomic
 from pipelines.cli import run_pipeline
 
 
@@ -21,8 +25,7 @@ def file_bytes(root: Path) -> dict[str, bytes]:
 
 def test_rerun_is_byte_identical(pipeline_run, tmp_path):
     warehouse = tmp_path / "again"
-    failures = run_pipeline(pipeline_run.landing, warehouse, dg.DagsterInstance.ephemeral(),
-                            echo=lambda *_: None)
+    failures = run_pipeline(pipeline_run.landing, warehouse, dg.DagsterInstance.ephemeral())
     assert failures == []
     first, second = file_bytes(pipeline_run.warehouse), file_bytes(warehouse)
     assert first.keys() == second.keys()
@@ -30,42 +33,75 @@ def test_rerun_is_byte_identical(pipeline_run, tmp_path):
     assert different == []
 
 
-KILL_WHILE_WRITING = textwrap.dedent("""
-    import os, signal, sys
-    import pipelines.io_managers as io
+WRITER = textwrap.dedent("""
+    import sys
+    from pathlib import Path
 
-    real = io.write_parquet_atomic
+    import numpy as np
+    import polars as pl
 
-    def write_then_die(frame, path, metadata):
-        if path.name == "out_team_disproportionality.parquet":
-            # write the temporary file, then die before the rename: a kill mid-write
-            tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-            frame.write_parquet(tmp)
-            os.kill(os.getpid(), signal.SIGKILL)
-        real(frame, path, metadata)
+    from assets.atomic import write_parquet_atomic
 
-    io.write_parquet_atomic = write_then_die
-    from pipelines.cli import main
-    sys.exit(main(["run"]))
+    # NOTE: 128 MB of incompressible numbers: the write takes a good fraction of a second, so
+    # the parent sees the file grow and kills the writer while it writes.
+    rng = np.random.default_rng(1)
+    frame = pl.DataFrame({f"c{i}": rng.integers(0, 2**62, 4_000_000) for i in range(4)})
+    path = Path(sys.argv[1])
+    if sys.argv[2] == "atomic":
+        write_parquet_atomic(frame, path, {"stopcheck:code_version": "killed"})
+    else:  # a writer that is not atomic: the harness must catch it
+        frame.write_parquet(path)
 """)
 
 
-def test_killed_run_leaves_no_partial_file_and_next_run_completes(pipeline_run, tmp_path):
-    env = {**os.environ, "STOPCHECK_LANDING_DIR": str(pipeline_run.landing),
-           "STOPCHECK_WAREHOUSE_DIR": str(tmp_path / "warehouse"),
-           "DAGSTER_HOME": str(tmp_path / "dagster_home")}
-    killed = subprocess.run([sys.executable, "-c", KILL_WHILE_WRITING], env=env,
-                            cwd=Path(__file__).resolve().parents[2], capture_output=True)
-    assert killed.returncode == -9
-    warehouse = tmp_path / "warehouse"
-    assert not (warehouse / "out_team_disproportionality.parquet").exists()
-    assert list(warehouse.glob(".out_team_disproportionality.parquet.*.tmp"))
-    for path in warehouse.rglob("*.parquet"):
-        pl.read_parquet(path)  # every visible file is complete
+def kill_mid_write(path: Path, writer: str) -> None:
+    """Start a real writer of a large frame to `path` in a subprocess and SIGKILL it as soon as
+    bytes of the new file reach the disk (the temporary file, or `path` itself)."""
+    before = path.stat()
+    child = subprocess.Popen([sys.executable, "-c", WRITER, str(path), writer],
+                             cwd=Path(__file__).resolve().parents[2])
+    deadline = time.monotonic() + 300
+    try:
+        while True:
+            now = path.stat()
+            temporary = [p for p in path.parent.glob(f".{path.name}.*.tmp") if p.stat().st_size]
+            if temporary or (now.st_size, now.st_mtime_ns) != (before.st_size, before.st_mtime_ns):
+                break
+            assert child.poll() is None, "the writer finished before it could be killed"
+            assert time.monotonic() < deadline, "the writer wrote nothing"
+    finally:
+        child.kill()
+        child.wait()
+    assert child.returncode == -signal.SIGKILL
 
-    rerun = subprocess.run([sys.executable, "-m", "pipelines.cli", "run"], env=env,
-                           cwd=Path(__file__).resolve().parents[2], capture_output=True, text=True)
-    assert rerun.returncode == 0, rerun.stderr[-2000:]
+
+@pytest.mark.parametrize("writer", ["atomic", "naive"])
+def test_a_writer_killed_mid_write_leaves_the_old_file_whole(tmp_path, writer):
+    path = tmp_path / "out_table.parquet"
+    old = pl.DataFrame({"c0": [1, 2, 3]})
+    write_parquet_atomic(old, path, {})
+    old_bytes = path.read_bytes()
+    kill_mid_write(path, writer)
+    if writer == "naive":
+        # NOTE: proves the kill lands mid-write: a non-atomic writer leaves a broken file.
+        assert path.read_bytes() != old_bytes
+        with pytest.raises(Exception):  # noqa: B017, PT011 - any reader error will do
+            pl.read_parquet(path)
+        return
+    assert path.read_bytes() == old_bytes
+    assert [p.stat().st_size > 0 for p in tmp_path.glob(".out_table.parquet.*.tmp")] == [True]
+    # the next write of the same output replaces it whole and clears the leftover
+    write_parquet_atomic(pl.DataFrame({"c0": [4]}), path, {})
+    assert pl.read_parquet(path)["c0"].to_list() == [4]
+    assert not list(tmp_path.glob(".*.tmp"))
+
+
+def test_the_run_after_a_killed_write_completes(pipeline_run, tmp_path):
+    warehouse = shutil.copytree(pipeline_run.warehouse, tmp_path / "warehouse")
+    target = warehouse / "out_team_disproportionality.parquet"
+    kill_mid_write(target, "atomic")
+    assert target.read_bytes() == (pipeline_run.warehouse / target.name).read_bytes()
+    assert list(warehouse.glob(f".{target.name}.*.tmp"))
+    assert run_pipeline(pipeline_run.landing, warehouse, dg.DagsterInstance.ephemeral()) == []
     assert not list(warehouse.rglob("*.tmp"))
-    assert ((warehouse / "out_team_disproportionality.parquet").read_bytes()
-            == (pipeline_run.warehouse / "out_team_disproportionality.parquet").read_bytes())
+    assert file_bytes(warehouse) == file_bytes(pipeline_run.warehouse)

@@ -19,8 +19,7 @@ def _run(tmp_path_factory, spec: SampleSpec, name: str):
     landing = tmp_path_factory.mktemp(f"{name}_landing")
     generate_sample(landing, spec)
     warehouse = tmp_path_factory.mktemp(f"{name}_warehouse")
-    failures = run_pipeline(landing, warehouse, dg.DagsterInstance.ephemeral(),
-                            echo=lambda *_: None)
+    failures = run_pipeline(landing, warehouse, dg.DagsterInstance.ephemeral())
     assert failures == []
     return warehouse
 

@@ -54,8 +54,7 @@ def test_failing_suite_blocks_the_month(small_landing, tmp_path):
                        .then(pl.col("queried_at") + pl.duration(days=40))
                        .otherwise("queried_at")).write_parquet(path)
     warehouse = tmp_path / "warehouse"
-    failures = run_pipeline(landing, warehouse, dg.DagsterInstance.ephemeral(),
-                            echo=lambda *_: None)
+    failures = run_pipeline(landing, warehouse, dg.DagsterInstance.ephemeral())
     assert failures, "the suite should have failed"
     assert any("raw_person_queries" in f.step and f.partition == "2025-02" for f in failures)
     assert not (warehouse / "raw_person_queries" / "2025-02.parquet").exists()

@@ -12,6 +12,7 @@ import pytest
 import statsmodels.api as sm
 from scipy.interpolate import BSpline
 
+from assets.schema import ORIGIN_CODES
 from assets.stats.darkness import (
     OUTPUT_SCHEMA,
     VeilOfDarknessError,
@@ -20,7 +21,7 @@ from assets.stats.darkness import (
     fit_veil_of_darkness,
 )
 from assets.stats.splines import natural_spline_basis
-from assets.sun import tag_darkness
+from assets.stats.sun import tag_darkness
 
 VOD_CASE = Path(__file__).parents[1] / "data" / "vod_spline_case" / "vod_synthetic.csv"
 
@@ -281,13 +282,15 @@ def test_small_or_degenerate_groups_give_notes_not_errors() -> None:
     queries = make_plate_queries(14, 6_000, keep_dark=1.0)
     rare = queries.head(3).with_columns(pl.lit("TR").alias("origin"))
     only_summer = queries.filter(pl.col("queried_at").dt.month().is_in([6, 7]))
-    result = compute_veil_of_darkness(pl.concat([queries, rare]))
+    result = compute_veil_of_darkness(pl.concat([queries, rare]), origin_order=ORIGIN_CODES)
     tr_rows = result.filter(pl.col("origin") == "TR")
     assert tr_rows.height == 4
     assert tr_rows["estimate"].null_count() == 4
     assert tr_rows["note"].str.contains("fewer than 10").all()
-    # origins come in the order of assets.schema.ORIGIN_CODES (NL, EU, TR, MA, ...)
+    # origins come in the order given (ORIGIN_CODES: NL, EU, TR, MA, ...), else alphabetically
     assert result["origin"].unique(maintain_order=True).to_list() == ["TR", "MA"]
+    unordered = compute_veil_of_darkness(pl.concat([queries, rare]))
+    assert unordered["origin"].unique(maintain_order=True).to_list() == ["MA", "TR"]
 
     summer = compute_veil_of_darkness(only_summer)
     dst = summer.filter(pl.col("design") == "dst")

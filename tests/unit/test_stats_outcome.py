@@ -12,6 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from statsmodels.stats.proportion import confint_proportions_2indep
 
+from assets.schema import ORIGIN_CODES
 from assets.stats.outcome import (
     OUTPUT_SCHEMA,
     compute_outcome_test,
@@ -184,7 +185,7 @@ def _queries() -> pl.DataFrame:
 
 
 def test_outcome_test_exact_counts_and_layout() -> None:
-    result = compute_outcome_test(_queries())
+    result = compute_outcome_test(_queries(), origin_order=ORIGIN_CODES)
     assert result.schema == OUTPUT_SCHEMA
     columns = ["query_type", "team_code", "origin", "query_count", "hit_count", "hit_missing_count"]
     assert result.select(columns).rows() == [

@@ -11,6 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from assets.schema import ORIGIN_CODES
 from assets.stats.outcome import sort_output_rows
 from assets.stats.repeat import (
     PROCO_SCHEMA,
@@ -120,7 +121,7 @@ def _crafted() -> pl.DataFrame:
 
 
 def test_repeat_checks_exact_numbers() -> None:
-    result = compute_repeat_checks(_crafted())
+    result = compute_repeat_checks(_crafted(), origin_order=ORIGIN_CODES)
     assert result.schema == REPEAT_SCHEMA
     got = {
         (r["query_type"], r["team_code"], r["origin"]): r for r in result.iter_rows(named=True)

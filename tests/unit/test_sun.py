@@ -1,4 +1,4 @@
-"""Sun times and local clock minutes (assets/sun.py)."""
+"""Sun times and local clock minutes (assets/stats/sun.py)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import datetime as dt
 import polars as pl
 import pytest
 
-from assets.sun import find_clock_changes, local_clock_minute, sun_times, tag_darkness
+from assets.stats.sun import find_clock_changes, local_clock_minute, sun_times, tag_darkness
 
 # Published reference: Netherlands AIP (LVNL), GEN 2.7 "Sunrise/Sunset", table "Uniform
 # daylight periods 2019", computed for 52°00'N 005°00'E, in UTC. The uniform daylight period
@@ -129,3 +129,11 @@ def test_find_clock_changes_2025() -> None:
 def test_sun_times_rejects_datetimes() -> None:
     with pytest.raises(TypeError):
         sun_times(pl.Series([_utc(2025, 1, 1)]))
+
+
+def test_the_observer_clock_is_the_pipeline_time_zone():
+    # NOTE: assets/stats imports nothing from the rest of assets/, so the zone is written twice.
+    from assets.schema import TIMEZONE
+    from assets.stats import sun
+
+    assert sun.TIMEZONE == TIMEZONE

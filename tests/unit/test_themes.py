@@ -1,4 +1,4 @@
-"""Unit tests of assets/themes.py: the shipped themes.yaml, validation messages, exact filters."""
+"""Unit tests of assets/themes.py: the shipped theme files, validation messages, exact filters."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ import pytest
 import yaml
 
 from assets.schema import AGE_BANDS, QUERY_REASONS, SEXES
+from assets.paths import SAMPLE_THEMES_PATH
 from assets.themes import (
     THEMES_PATH,
     HourWindow,
@@ -72,7 +73,8 @@ def queries() -> pl.LazyFrame:
 
 @pytest.fixture(scope="module")
 def shipped() -> dict[str, Theme]:
-    return {theme.name: theme for theme in load_themes(THEMES_PATH)}
+    """The themes of the synthetic sample: those of themes.yaml and one on the sample's teams."""
+    return {theme.name: theme for theme in load_themes(SAMPLE_THEMES_PATH)}
 
 
 def _ids(frame: pl.LazyFrame) -> list[str]:
@@ -83,8 +85,18 @@ def _ids(frame: pl.LazyFrame) -> list[str]:
 # The shipped file
 
 
-def test_shipped_themes_load_with_at_least_the_five_kinds(shipped: dict[str, Theme]) -> None:
+def test_shipped_themes_name_no_team_and_the_sample_adds_one() -> None:
+    # NOTE: team codes differ per police unit: a shipped theme naming the sample's teams stopped
+    # a first run on real exports (issue 14).
+    shipped = load_themes(THEMES_PATH)
     assert THEMES_PATH.name == "themes.yaml" and THEMES_PATH.parent == Path(__file__).parents[2]
+    assert [theme.name for theme in shipped if theme.teams is not None] == []
+    sample = load_themes(SAMPLE_THEMES_PATH)
+    assert [theme for theme in sample if theme.teams is None] == list(shipped)
+    assert [theme.name for theme in sample if theme.teams is not None] == ["city_centre_teams"]
+
+
+def test_shipped_themes_load_with_at_least_the_five_kinds(shipped: dict[str, Theme]) -> None:
     assert len(shipped) >= 5
     assert shipped["traffic_checks"].query_reasons == ("verkeer",)
     assert (shipped["young_men"].sexes, shipped["young_men"].age_bands) == (("M",), ("15-24",))
@@ -315,12 +327,12 @@ def test_unreadable_file_is_named(tmp_path: Path) -> None:
 
 
 def test_validate_against_teams() -> None:
-    themes = load_themes(THEMES_PATH)
+    themes = load_themes(SAMPLE_THEMES_PATH)
     validate_against_teams(themes, ["AMS-C1", "AMS-C2", "AMS-W1"])  # no error
     with pytest.raises(ThemeConfigError) as caught:
         validate_against_teams(themes, ["AMS-W1", "AMS-C1", "AMS-W1"])
     assert str(caught.value) == (
-        f"{THEMES_PATH}: theme 'city_centre_teams': field 'teams': unknown team code(s) "
+        f"{SAMPLE_THEMES_PATH}: theme 'city_centre_teams': field 'teams': unknown team code(s) "
         "'AMS-C2'; known: 'AMS-C1', 'AMS-W1'"
     )
     assert caught.value.theme == "city_centre_teams" and caught.value.field == "teams"

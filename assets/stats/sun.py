@@ -29,10 +29,11 @@ import polars as pl
 from astral import Observer
 from astral.sun import dusk, sunset
 
-from assets.schema import TIMEZONE
-
 AMSTERDAM_LATITUDE = 52.37
 AMSTERDAM_LONGITUDE = 4.90
+TIMEZONE = "Europe/Amsterdam"
+"""The observer's clock: sun times and query minutes are wall-clock minutes in this zone (the
+pipeline's ``assets.schema.TIMEZONE``; a test keeps the two equal)."""
 MINUTES_PER_HOUR = 60
 
 FrameT = TypeVar("FrameT", pl.DataFrame, pl.LazyFrame)
