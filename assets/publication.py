@@ -9,7 +9,7 @@ from assets.provenance import code_version, fingerprint_files
 from assets.report import ReportContext, ThemeSection, render_report
 from assets.schema import QUERY_TYPES
 from assets.statistics import AnalysisConfig
-from assets.themes import THEMES_PATH, list_nested_themes, load_themes
+from assets.themes import THEMES_PATH, load_themes
 from pipelines.privacy import withhold_values
 from pipelines.resources import LandingZone, Warehouse
 
@@ -59,10 +59,14 @@ def publication(
         "out_data_suitability": out_data_suitability,
     }
     themes = {t.name: t for t in load_themes(THEMES_PATH)}
-    released = release.release_tables(tables, threshold=settings.disclosure_threshold,
-                                       round_to=settings.disclosure_round_to or None,
-                                       nested_themes=list_nested_themes(themes.values()),
-                                       reference=settings.reference)
+    rules = release.Rules(threshold=settings.disclosure_threshold,
+                          round_to=settings.disclosure_round_to or None,
+                          significant_digits=release.SIGNIFICANT_DIGITS,
+                          reference=settings.reference)
+    control: dict = {}
+    released = release.release_tables(tables, threshold=rules.threshold, round_to=rules.round_to,
+                                       reference=rules.reference, themes=tuple(themes.values()),
+                                       significant_digits=rules.significant_digits, log=control)
     team = released["out_team_disproportionality"].table
     period_start, period_end = team["period_start"].min(), team["period_end"].max()
     companion = {
@@ -73,8 +77,13 @@ def publication(
         "input_fingerprint": fingerprint_files(landing_files(landing.root)),
     }
     folder = warehouse.root / "publication"
-    written, check = release.write_checked_release(folder, released, companion,
-                                                   settings.disclosure_threshold)
+    written, check = release.write_checked_release(folder, released, companion, rules.threshold,
+                                                   rules=rules, themes=tuple(themes.values()))
+    # NOTE: the warehouse keeps each controlled table at full precision with the reason of every
+    # suppression, for analysts; publication/ has neither.
+    for name, item in released.items():
+        release.write_warehouse_copy(warehouse.root / "disclosure" / f"{name}.parquet",
+                                     item.controlled)
     thematic = released.get("out_thematic_disproportionality")
     sections = []
     if thematic is not None:
@@ -114,6 +123,7 @@ def publication(
     yield dg.Output(manifest, metadata={
         "tables_published": len(released),
         "cells_suppressed": sum(r.suppressed_count for r in released.values()),
+        "disclosure_control": dg.MetadataValue.json(control),
         "report": dg.MetadataValue.path(str(report_path)),
     })
     yield dg.AssetCheckResult(check_name="published_tables_pass_disclosure_control", **check)
