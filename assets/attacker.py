@@ -166,6 +166,7 @@ class _System:
     """Every count cell as a variable, every relation as a ranged row ``low ≤ Σ coef·x ≤ high``."""
 
     cells: pl.DataFrame  # var, table, row, column, value (null: hidden), truth, public_twin
+    tables: dict[str, pl.DataFrame]  # published tables with `_row` and public values
     rel: np.ndarray
     var: np.ndarray
     coef: np.ndarray
@@ -269,7 +270,7 @@ class _Builder:
             np.logical_or.at(has_published, labels, published)
             twin = has_published[labels] & ~published
         cells = self.cells.with_columns(public_twin=pl.Series(twin))
-        return _System(cells, rel.astype(np.int64), var.astype(np.int64), coef.astype(float),
+        return _System(cells, self.tables, rel.astype(np.int64), var.astype(np.int64), coef.astype(float),
                        low, high, self.source, self.lower_bound, self.positive_pairs,
                        self.inexact)
 
@@ -464,6 +465,8 @@ def _add_row_relations(b: _Builder, name: str, spec: DisclosureSpec) -> None:
         high = np.zeros(frame.height)
         low = high if sense == "==" else np.full(frame.height, -np.inf)
         b.add(f"{name}: {'+'.join(smaller)} {sense} {'+'.join(larger)}", rel, var, coef, low, high)
+        if sense == "==" and len(smaller) == 1 and len(larger) == 1:
+            b.twins.append((b.vars_of(name, smaller[0], rows), b.vars_of(name, larger[0], rows)))
     for column, partner in spec.positive_with:
         if b.has(name, column) and b.has(name, partner):
             # NOTE: persons ≥ 1 where queries ≥ 1 is not linear; it is applied where the
@@ -735,7 +738,8 @@ def is_pinned(low: float, high: float, threshold: int) -> bool:
 
 def attack(tables: Mapping[str, pl.DataFrame], declarations: Declarations, rules: Rules, *,
            public: Mapping[str, pl.DataFrame], truth: Mapping[str, pl.DataFrame] | None = None,
-           structural: Mapping[str, pl.Series] | None = None) -> AttackReport:
+           structural: Mapping[str, pl.DataFrame] | None = None,
+           cache: dict | None = None) -> AttackReport:
     """Solve for the feasible interval of every suppressed count of a release.
 
     Parameters
@@ -752,8 +756,13 @@ def attack(tables: Mapping[str, pl.DataFrame], declarations: Declarations, rules
         The unsuppressed tables (defender only): checks every relation against the true
         counts and serves as a feasible point. The intervals do not depend on it.
     structural
-        Per table, a Boolean per published row: its counts are zero by construction (a theme
-        that excludes the row's query type or period); a pinned zero there is not a disclosure.
+        Per table, key columns and Boolean columns named after count columns:
+        that count is zero by construction (a theme that excludes the row's query type or
+        period, unlinked queries of a theme on linked persons' sex or age); a pinned zero there
+        is not a disclosure. With `truth`, a structural count that is not zero is an error.
+    cache
+        A dict kept between calls (the defender's search loop): components whose programmes
+        are unchanged are not solved again.
 
     Returns
     -------
@@ -774,13 +783,24 @@ def attack(tables: Mapping[str, pl.DataFrame], declarations: Declarations, rules
         lower[rounded] = np.maximum(0.0, value[rounded] - rules.round_to // 2)
         upper[rounded] = value[rounded] + (rules.round_to - 1) // 2
     exempt = np.full(len(value), None, dtype=object)
-    if structural:
-        for name, flags in structural.items():
-            rows = cells.with_row_index("_i").filter(pl.col("table") == name)
+    for name, flags in (structural or {}).items():
+        if name not in system.tables:
+            continue
+        keys = list(declarations.specs[name].key_columns)
+        aligned = system.tables[name].select(*keys, "_row").join(
+            flags, on=keys, how="left", nulls_equal=True).sort("_row")
+        for column in [c for c in flags.columns if c not in keys]:
+            rows = cells.with_row_index("_i").filter(
+                (pl.col("table") == name) & (pl.col("column") == column))
             if rows.is_empty():
                 continue
-            flag = np.asarray(flags.to_list(), dtype=bool)[rows.get_column("row").to_numpy()]
-            exempt[rows.get_column("_i").to_numpy()[flag]] = "structural zero"
+            flag = aligned.get_column(column).fill_null(False).to_numpy()[
+                rows.get_column("row").to_numpy()]
+            ids = rows.get_column("_i").to_numpy()[flag]
+            if truth is not None and np.nansum(np.abs(true[ids])) > 0:
+                raise ValueError(f"{name}: {column!r} is declared zero by construction on rows "
+                                 "where it is not")
+            exempt[ids] = "structural zero"
     twin = cells.get_column("public_twin").to_numpy()
     exempt[twin & (exempt == None)] = "published elsewhere"  # noqa: E711
     protected = hidden & (exempt == None)  # noqa: E711
@@ -828,6 +848,7 @@ def attack(tables: Mapping[str, pl.DataFrame], declarations: Declarations, rules
     # Unknowns in no relation: only their bounds confine them.
     lonely = protected & (comp_of_var < 0)
     result_low[lonely], result_high[lonely] = lower[lonely], cap
+    cache = {} if cache is None else cache
     for component in np.flatnonzero(has_protected):
         vars_ = lp_ids[comp_vars[component]]
         rels = comp_rels[component]
@@ -835,54 +856,30 @@ def attack(tables: Mapping[str, pl.DataFrame], declarations: Declarations, rules
             rels) else np.zeros(0, dtype=np.int64)
         local = {v: i for i, v in enumerate(vars_)}
         row_of = {r: i for i, r in enumerate(rels)}
-        matrix = sparse.csr_matrix(
-            (coef[terms], ([row_of[rel_position[r]] for r in rel[terms]],
-                           [local[v] for v in var[terms]])), shape=(len(rels), len(vars_)))
-        solver = _ComponentSolver(matrix, low[rel_ids[rels]], high[rel_ids[rels]],
-                                  lower[vars_], upper[vars_])
-        prot = np.flatnonzero(protected[vars_])
-        seen_low = np.full(len(vars_), np.inf)
-        seen_high = np.full(len(vars_), -np.inf)
-        if truth is not None and not np.isnan(true[vars_]).any():
-            seen_low = np.minimum(seen_low, true[vars_])
-            seen_high = np.maximum(seen_high, true[vars_])
-        objective = np.zeros(len(vars_))
-        objective[prot] = 1.0
-        feasible = True
-        for sign in (1.0, -1.0):
-            solution = solver.solve(sign * objective)
-            lp_count += 1
-            if solution is None:
-                feasible = False
-                break
-            seen_low = np.minimum(seen_low, solution.x)
-            seen_high = np.maximum(seen_high, solution.x)
-        if not feasible:
+        rows_ = np.fromiter((row_of[rel_position[r]] for r in rel[terms]), dtype=np.int64,
+                            count=len(terms))
+        cols_ = np.fromiter((local[v] for v in var[terms]), dtype=np.int64, count=len(terms))
+        # NOTE: by content, not relation numbers: hiding a row elsewhere renumbers relations.
+        key = _signature(vars_, rows_, cols_, coef[terms], low[rel_ids[rels]],
+                         high[rel_ids[rels]], lower[vars_], upper[vars_], protected[vars_],
+                         rules.threshold)
+        if key not in cache:
+            matrix = sparse.csr_matrix((coef[terms], (rows_, cols_)),
+                                       shape=(len(rels), len(vars_)))
+            cache[key] = _solve_component(
+                matrix, low[rel_ids[rels]], high[rel_ids[rels]], lower[vars_], upper[vars_],
+                protected[vars_], rules.threshold,
+                true[vars_] if truth is not None else None)
+        outcome = cache[key]
+        lp_count += outcome.programmes
+        if outcome.low is None:
             inconsistent += 1
             continue
-        for i in prot:
+        for i in np.flatnonzero(~np.isnan(outcome.low)):
             v = vars_[i]
-            # NOTE: certified when even the witnesses span the threshold; the lower end is taken
-            # as at least 1 so that the implication persons ≥ 1 cannot undo the certificate.
-            certain_low = max(math.ceil(seen_low[i] - _TOLERANCE), 1)
-            if math.floor(seen_high[i] + _TOLERANCE) - certain_low >= rules.threshold:
-                result_low[v], result_high[v] = seen_low[i], seen_high[i]
-                continue
-            bounds = []
-            for sign in (1.0, -1.0):
-                unit = np.zeros(len(vars_))
-                unit[i] = sign
-                solution = solver.solve(unit)
-                lp_count += 1
-                if solution is None:
-                    bounds.append(np.nan)
-                    continue
-                bounds.append(solution.x[i])
-                seen_low = np.minimum(seen_low, solution.x)
-                seen_high = np.maximum(seen_high, solution.x)
-                binding.setdefault(v, set()).update(rel_ids[rels[solution.binding]].tolist())
-            exact[v] = True
-            result_low[v], result_high[v] = bounds
+            result_low[v], result_high[v], exact[v] = outcome.low[i], outcome.high[i], outcome.exact[i]
+            if outcome.binding.get(i) is not None:
+                binding[v] = set(rel_ids[rels[outcome.binding[i]]].tolist())
     solved = time.perf_counter()
     lo = np.where(np.isnan(result_low), np.nan, np.ceil(np.nan_to_num(result_low) - _TOLERANCE))
     hi = np.where(np.isnan(result_high), np.nan,
@@ -935,6 +932,76 @@ def attack(tables: Mapping[str, pl.DataFrame], declarations: Declarations, rules
         "seconds_programmes": round(solved - derived, 3),
     }
     return AttackReport(report.rename({"_i": "variable"}), binding_rows, stats)
+
+
+def _signature(*arrays) -> bytes:
+    import hashlib
+
+    digest = hashlib.sha256()
+    for array in arrays:
+        digest.update(np.ascontiguousarray(np.asarray(array, dtype=float)).tobytes())
+        digest.update(b"|")
+    return digest.digest()
+
+
+@dataclass
+class _Outcome:
+    """Per variable of a component: interval, whether it is exact, binding relations."""
+
+    low: np.ndarray | None
+    high: np.ndarray | None
+    exact: np.ndarray | None
+    binding: dict[int, np.ndarray]
+    programmes: int
+
+
+def _solve_component(matrix: sparse.csr_matrix, low: np.ndarray, high: np.ndarray,
+                     lower: np.ndarray, upper: np.ndarray, protected: np.ndarray, threshold: int,
+                     true: np.ndarray | None) -> _Outcome:
+    """Intervals of the protected variables of one component (witnesses first)."""
+    solver = _ComponentSolver(matrix, low, high, lower, upper)
+    n = len(lower)
+    prot = np.flatnonzero(protected)
+    seen_low, seen_high = np.full(n, np.inf), np.full(n, -np.inf)
+    if true is not None and not np.isnan(true).any():
+        seen_low, seen_high = true.copy(), true.copy()
+    objective = np.zeros(n)
+    objective[prot] = 1.0
+    programmes = 0
+    for sign in (1.0, -1.0):
+        solution = solver.solve(sign * objective)
+        programmes += 1
+        if solution is None:
+            return _Outcome(None, None, None, {}, programmes)
+        seen_low = np.minimum(seen_low, solution.x)
+        seen_high = np.maximum(seen_high, solution.x)
+    result_low, result_high = np.full(n, np.nan), np.full(n, np.nan)
+    exact = np.zeros(n, dtype=bool)
+    binding: dict[int, np.ndarray] = {}
+    for i in prot:
+        # NOTE: certified when even the witnesses span the threshold; the lower end is taken
+        # as at least 1 so that the implication persons ≥ 1 cannot undo the certificate.
+        certain_low = max(math.ceil(seen_low[i] - _TOLERANCE), 1)
+        if math.floor(seen_high[i] + _TOLERANCE) - certain_low >= threshold:
+            result_low[i], result_high[i] = seen_low[i], seen_high[i]
+            continue
+        bounds, rows = [], []
+        for sign in (1.0, -1.0):
+            unit = np.zeros(n)
+            unit[i] = sign
+            solution = solver.solve(unit)
+            programmes += 1
+            if solution is None:
+                bounds.append(np.nan)
+                continue
+            bounds.append(solution.x[i])
+            rows.append(solution.binding)
+            seen_low = np.minimum(seen_low, solution.x)
+            seen_high = np.maximum(seen_high, solution.x)
+        exact[i] = True
+        result_low[i], result_high[i] = bounds
+        binding[i] = np.unique(np.concatenate(rows)) if rows else np.zeros(0, dtype=np.int64)
+    return _Outcome(result_low, result_high, exact, binding, programmes)
 
 
 def _members(labels: np.ndarray, n: int) -> list[np.ndarray]:

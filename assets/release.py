@@ -127,7 +127,7 @@ SPECS: dict[str, DisclosureSpec] = {
             (("person_count",), "<=", ("query_count",)),
             (("person_2plus_count",), "<=", ("person_count",)),
             (("person_5plus_count",), "<=", ("person_2plus_count",)),
-            (("proco_query_count",), "<=", ("query_count",)),
+            (("proco_query_count",), "==", ("query_count",)),
         ),
         positive_with=(("person_count", "query_count"),),
         reference_estimates=("queries_per_person_ratio",),
@@ -356,10 +356,12 @@ def declare_relations(tables: Mapping[str, pl.DataFrame], *, reference: str,
 
 
 def structural_zeros(tables: Mapping[str, pl.DataFrame],
-                     themes: Sequence[Theme] = ()) -> dict[str, pl.Series]:
-    """Per table, true on rows whose counts are zero by construction, whatever the data: a
-    theme row of a query type the theme leaves out, or of a period outside the theme's months.
-    Nothing else is structural (a CBS population of 0 is rounded, not a proof of no residents).
+                     themes: Sequence[Theme] = ()) -> dict[str, pl.DataFrame]:
+    """Per table, Boolean columns named after counts that are zero by construction, whatever
+    the data: every count of a theme row of a query type the theme leaves out or of a period
+    outside the theme's months, and the unlinked queries of a theme on sex or age band (an
+    unlinked person has neither). Nothing else is structural: a CBS population of 0 is
+    rounded, not a proof of no residents.
     """
     thematic = tables.get(THEMATIC)
     if thematic is None or not themes:
@@ -369,14 +371,22 @@ def structural_zeros(tables: Mapping[str, pl.DataFrame],
         "_types": [list(t.query_types) if t.query_types else None for t in themes],
         "_first": [t.months.first if t.months else None for t in themes],
         "_last": [t.months.last if t.months else None for t in themes],
+        "_linked_only": [t.is_age_sex_theme for t in themes],
     }, schema={"theme": pl.String, "_types": pl.List(pl.String), "_first": pl.String,
-               "_last": pl.String})
-    flags = thematic.select("theme", "query_type", "period_start", "period_end").join(
-        rules, on="theme", how="left", maintain_order="left").select(
-        (pl.col("_types").is_not_null() & ~pl.col("query_type").is_in(pl.col("_types")).fill_null(False))
+               "_last": pl.String, "_linked_only": pl.Boolean})
+    keys = list(SPECS[THEMATIC].key_columns)
+    joined = thematic.select(*keys).join(rules, on="theme", how="left", maintain_order="left")
+    empty_row = (
+        (pl.col("_types").is_not_null()
+         & ~pl.col("query_type").is_in(pl.col("_types")).fill_null(False))
         | (pl.col("period_end").dt.strftime("%Y-%m") < pl.col("_first")).fill_null(False)
         | (pl.col("period_start").dt.strftime("%Y-%m") > pl.col("_last")).fill_null(False))
-    return {THEMATIC: flags.to_series().alias("structural")}
+    counts = [c for c in SPECS[THEMATIC].published_counts if c in thematic.columns]
+    flags = joined.select(
+        *keys, *[empty_row.alias(c) for c in counts if c != "unlinked_count"],
+        *([(empty_row | pl.col("_linked_only").fill_null(False)).alias("unlinked_count")]
+          if "unlinked_count" in counts else []))
+    return {THEMATIC: flags}
 
 
 def publish(controlled: pl.DataFrame, spec: DisclosureSpec, *, reference: str,
@@ -493,13 +503,14 @@ def release_tables(tables: dict[str, pl.DataFrame], *, threshold: int, round_to:
     rules = Rules(threshold=threshold, round_to=round_to, significant_digits=significant_digits,
                   reference=reference)
     rounds, added = 0, 0
+    cache: dict = {}
     while True:
         rounds += 1
         controlled = _control(truth, forced, specs, threshold=threshold, round_to=round_to)
         published = {n: publish(controlled[n], specs[n], reference=reference,
                                 significant_digits=significant_digits) for n in names}
         report = attack(published, declarations, rules, public=truth, truth=truth,
-                        structural=structural)
+                        structural=structural, cache=cache)
         if report.stats["inconsistent_components"]:
             raise StopcheckError("disclosure control: the attacker model found relations that "
                                  "contradict each other; a declaration is wrong")
