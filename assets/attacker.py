@@ -148,6 +148,18 @@ class Ratio:
 
 
 @dataclass(frozen=True)
+class Bound:
+    """Whatever else a published row says about one of its counts: ``low ≤ column ≤ high``,
+    both polars expressions over the published row (null: no bound). A per-cell suppression
+    reason is such a statement ('primary': below the threshold)."""
+
+    table: str
+    column: str
+    low: pl.Expr
+    high: pl.Expr
+
+
+@dataclass(frozen=True)
 class Declarations:
     """Everything the release says about how its tables relate, beyond each spec."""
 
@@ -155,6 +167,7 @@ class Declarations:
     balances: tuple[Balance, ...] = ()
     within: tuple[Within, ...] = ()
     ratios: tuple[Ratio, ...] = ()
+    bounds: tuple[Bound, ...] = ()
 
 
 # --------------------------------------------------------------------------------------------
@@ -614,7 +627,11 @@ def _add_ratio(b: _Builder, ratio: Ratio, rules: Rules) -> None:
             *others, *[pl.col(c).alias(f"ref_{c}") for c in frame.columns if c not in others])
         frame = frame.join(reference, on=others, how="inner", nulls_equal=True)
     frame = frame.filter(pl.col(ratio.column).is_not_null() & pl.col(ratio.column).is_finite())
-    if frame.is_empty():
+    needed = {t.column for t in terms if t.column is not None}
+    needed |= {n for t in terms if isinstance(t.coef, pl.Expr) for n in t.coef.meta.root_names()}
+    if frame.is_empty() or not all(b.has(ratio.table, c) for c in needed if c in
+                                   {t.column for t in terms}) or not needed <= set(frame.columns):
+        # NOTE: a ratio whose public inputs the table lacks cannot be rebuilt from it.
         return
     published = frame.get_column(ratio.column).to_numpy().astype(float)
     h = half_width(published, rules.significant_digits)
@@ -669,6 +686,15 @@ def derive_relations(tables: Mapping[str, pl.DataFrame], declarations: Declarati
         _add_balance(b, balance)
     for within in declarations.within:
         _add_within(b, within)
+    for bound in declarations.bounds:
+        if bound.table in b.tables and b.has(bound.table, bound.column):
+            frame = b.tables[bound.table]
+            limits = frame.select(bound.low.cast(pl.Float64).fill_null(-np.inf).alias("lo"),
+                                  bound.high.cast(pl.Float64).fill_null(np.inf).alias("hi"))
+            rows = np.arange(frame.height)
+            b.add(f"{bound.table}: bound on {bound.column}", rows,
+                  b.vars_of(bound.table, bound.column, rows), np.ones(frame.height),
+                  limits.get_column("lo").to_numpy(), limits.get_column("hi").to_numpy())
     n_structural = b.n_rel
     for ratio in declarations.ratios:
         _add_ratio(b, ratio, rules)

@@ -496,19 +496,37 @@ def release_tables(tables: dict[str, pl.DataFrame], *, threshold: int, round_to:
                  if SUPPRESSED_COLUMN in table.columns else np.zeros(table.height, dtype=bool))
         truth[name] = table.drop(SUPPRESSED_COLUMN, REASON_COLUMN, strict=False)
         forced[name] = flags.copy()
-    primary = {n: forced[n] | truth[n].select(primary_expr(specs[n], threshold)).to_series()
-               .to_numpy() for n in names}
-    declarations = declare_relations(truth, reference=reference, themes=themes)
-    structural = structural_zeros(truth, themes)
-    rules = Rules(threshold=threshold, round_to=round_to, significant_digits=significant_digits,
-                  reference=reference)
+    return control_release(
+        truth, specs, declare_relations(truth, reference=reference, themes=themes),
+        Rules(threshold=threshold, round_to=round_to, significant_digits=significant_digits,
+              reference=reference),
+        flagged=forced, structural=structural_zeros(truth, themes), log=log, started=started)
+
+
+def control_release(truth: Mapping[str, pl.DataFrame], specs: Mapping[str, DisclosureSpec],
+                    declarations: Declarations, rules: Rules, *,
+                    flagged: Mapping[str, np.ndarray] | None = None,
+                    structural: Mapping[str, pl.DataFrame] | None = None,
+                    log: dict | None = None, started: float | None = None) -> dict[str, Released]:
+    """Steps 2 and 3 of :func:`release_tables` for any tables, specs and declarations.
+
+    `truth` holds the unsuppressed tables sorted by their keys, in the order they are
+    controlled; `flagged` the rows to suppress as primary beyond each spec's own rules.
+    """
+    started = time.perf_counter() if started is None else started
+    names = list(truth)
+    forced = {n: np.asarray(flagged[n] if flagged and n in flagged
+                            else np.zeros(truth[n].height, dtype=bool)).copy() for n in names}
+    primary = {n: forced[n] | truth[n].select(primary_expr(specs[n], rules.threshold))
+               .to_series().to_numpy() for n in names}
     rounds, added = 0, 0
     cache: dict = {}
     while True:
         rounds += 1
-        controlled = _control(truth, forced, specs, threshold=threshold, round_to=round_to)
-        published = {n: publish(controlled[n], specs[n], reference=reference,
-                                significant_digits=significant_digits) for n in names}
+        controlled = _control(truth, forced, specs, threshold=rules.threshold,
+                              round_to=rules.round_to)
+        published = {n: publish(controlled[n], specs[n], reference=rules.reference,
+                                significant_digits=rules.significant_digits) for n in names}
         report = attack(published, declarations, rules, public=truth, truth=truth,
                         structural=structural, cache=cache)
         if report.stats["inconsistent_components"]:
@@ -516,7 +534,7 @@ def release_tables(tables: dict[str, pl.DataFrame], *, threshold: int, round_to:
                                  "contradict each other; a declaration is wrong")
         if report.pinned.is_empty():
             break
-        picks = _choose_complements(report, controlled, truth, specs, reference=reference)
+        picks = _choose_complements(report, controlled, truth, specs, reference=rules.reference)
         if not picks:
             raise StopcheckError(
                 f"disclosure control: {report.pinned.height} suppressed counts stay pinned and "
@@ -534,7 +552,7 @@ def release_tables(tables: dict[str, pl.DataFrame], *, threshold: int, round_to:
                            np.where(hidden, REASON_SECONDARY, None))
         warehouse = controlled[name].with_columns(
             pl.Series(REASON_COLUMN, reasons.tolist(), dtype=pl.String))
-        violations = check_disclosure(published[name], specs[name], threshold=threshold)
+        violations = check_disclosure(published[name], specs[name], threshold=rules.threshold)
         if violations:
             raise StopcheckError(f"{name}: disclosure control failed: " + "; ".join(violations))
         released[name] = Released(published[name], int(hidden.sum()), warehouse)
@@ -572,7 +590,7 @@ def _choose_complements(report: AttackReport, controlled: Mapping[str, pl.DataFr
     """One published cell per pinned count, from the relations that confine it; a count whose
     relations already lost a cell this round waits for the next round."""
     hidden = {n: t.get_column(SUPPRESSED_COLUMN).to_numpy() for n, t in controlled.items()}
-    order = {name: i for i, name in enumerate(ORDER)}
+    order = {name: i for i, name in enumerate(truth)}
     sizes: dict[str, np.ndarray] = {}
     is_reference: dict[str, np.ndarray] = {}
     for name, table in truth.items():
