@@ -179,6 +179,7 @@ class _System:
     """Every count cell as a variable, every relation as a ranged row ``low ≤ Σ coef·x ≤ high``."""
 
     cells: pl.DataFrame  # var, table, row, column, value (null: hidden), truth, public_twin
+    # (public_twin: the value an identical published count gives, NaN when none)
     tables: dict[str, pl.DataFrame]  # published tables with `_row` and public values
     rel: np.ndarray
     var: np.ndarray
@@ -270,7 +271,6 @@ class _Builder:
         else:
             rel = var = np.zeros(0, dtype=np.int64)
             coef = low = high = np.zeros(0)
-        twin = np.zeros(len(self.value), dtype=bool)
         published = ~np.isnan(self.value)
         if self.twins:
             # NOTE: a hidden count identical to a published count is not a suppressed count.
@@ -279,9 +279,13 @@ class _Builder:
             n = len(self.value)
             graph = sparse.coo_matrix((np.ones(len(left)), (left, right)), shape=(n, n))
             _, labels = connected_components(graph, directed=False)
-            has_published = np.zeros(labels.max() + 1, dtype=bool)
-            np.logical_or.at(has_published, labels, published)
-            twin = has_published[labels] & ~published
+            # NOTE: the value the twins publish (counts published exactly; NaN when none is).
+            twin_value = np.full(labels.max() + 1, np.nan)
+            twin_value[labels[published]] = self.value[published]
+            twin = twin_value[labels]
+            twin[published] = np.nan
+        else:
+            twin = np.full(len(self.value), np.nan)
         cells = self.cells.with_columns(public_twin=pl.Series(twin))
         return _System(cells, self.tables, rel.astype(np.int64), var.astype(np.int64), coef.astype(float),
                        low, high, self.source, self.lower_bound, self.positive_pairs,
@@ -827,8 +831,12 @@ def attack(tables: Mapping[str, pl.DataFrame], declarations: Declarations, rules
                 raise ValueError(f"{name}: {column!r} is declared zero by construction on rows "
                                  "where it is not")
             exempt[ids] = "structural zero"
+    # NOTE: a hidden count whose twin publishes it at the threshold or above is a published
+    # count (a repeat-checks row hidden for its shares); a twin that publishes a small value is
+    # a disclosure and stays in the judgement.
     twin = cells.get_column("public_twin").to_numpy()
-    exempt[twin & (exempt == None)] = "published elsewhere"  # noqa: E711
+    exempt[(np.nan_to_num(twin, nan=-1.0) >= rules.threshold) & (exempt == None)] = (  # noqa: E711
+        "published elsewhere")
     protected = hidden & (exempt == None)  # noqa: E711
     lp_var = hidden | rounded
     finite = value[~np.isnan(value)]

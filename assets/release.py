@@ -235,8 +235,13 @@ def flag_theme_differences(themes: pl.DataFrame, teams: pl.DataFrame, *, thresho
         .agg(is_suppressed=(small(pl.col("_persons") - pl.col("person_count"))
                             | small(pl.col("_queries") - pl.col("query_count"))).any())
     )
-    return themes.join(flags, on=keys, how="left", nulls_equal=True, validate="1:1").with_columns(
-        pl.col("is_suppressed").fill_null(False))
+    # NOTE: a theme table that arrives flagged keeps its flags.
+    before = (pl.col(SUPPRESSED_COLUMN).fill_null(False) if SUPPRESSED_COLUMN in themes.columns
+              else pl.lit(False))
+    return themes.with_columns(_before=before).drop(SUPPRESSED_COLUMN, strict=False).join(
+        flags, on=keys, how="left", nulls_equal=True, validate="1:1").with_columns(
+        (pl.col(SUPPRESSED_COLUMN).fill_null(False) | pl.col("_before")).alias(SUPPRESSED_COLUMN)
+    ).drop("_before")
 
 
 def declare_relations(tables: Mapping[str, pl.DataFrame], *, reference: str,

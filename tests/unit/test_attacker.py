@@ -151,7 +151,8 @@ def _outcome(hits: dict[str, tuple[int, int]]) -> pl.DataFrame:
     return pl.DataFrame({
         "query_type": ["person"] * len(rows), "team_code": list(rows),
         "origin": ["NL"] * len(rows), "query_count": [q for _, q in rows.values()],
-        "hit_count": [h for h, _ in rows.values()], "hit_missing_count": [20] * len(rows),
+        "hit_count": [h for h, _ in rows.values()],
+        "hit_missing_count": [20 * (len(hits) if t == "ALL" else 1) for t in rows],
         "hit_rate": [h / q for h, q in rows.values()],
     })
 
@@ -173,25 +174,33 @@ def _repeat(cells: dict[tuple[str, str], tuple[int, int]]) -> pl.DataFrame:
 
 
 def test_team_cells_are_carried_into_the_repeat_and_outcome_tables() -> None:
-    cells = {k: (max(p, 40), max(q, 80)) for k, q_p in CELLS.items() for p, q in [q_p]}
+    from assets.release import prepare_repeat_checks
+
+    cells = {k: (40, 80) for k in CELLS}
     cells[("T1", "NL")] = (5, 8)
-    team, repeat = _team(cells), _repeat({k: v if k != ("T1", "NL") else (40, 80)
-                                          for k, v in cells.items()})
-    outcome = team.select("query_type", "team_code", "origin",
-                          query_count=pl.col("query_count") - 20, hit_count=pl.lit(15),
-                          hit_missing_count=pl.lit(20))
-    # the repeat table alone hides nothing; published as it is, it gives the team table's
-    # complementary cell (T2 NL, secondary) away, and with it T1 NL
+    team, repeat = _team(cells), _repeat(cells)
+    hits = {k: (1 if k == ("T1", "NL") else 20) for k in cells}
+    outcome = pl.DataFrame([
+        {"query_type": "person", "team_code": t, "origin": o, "query_count": q - 5 * n,
+         "hit_count": h, "hit_missing_count": 5 * n}
+        for (t, o), (q, h, n) in {
+            **{k: (cells[k][1], hits[k], 1) for k in cells},
+            **{("ALL", o): (sum(cells[k][1] for k in cells if k[1] == o),
+                            sum(hits[k] for k in cells if k[1] == o), 3) for o in ("NL", "MA")},
+        }.items()])
     old_team = _old_way(team, SPECS[TEAM])
     hidden = set(old_team.filter("is_suppressed").select("team_code", "origin").rows())
     assert hidden == {("T1", "NL"), ("T2", "NL")}
-    from assets.release import prepare_repeat_checks
-    old_repeat = _old_way(prepare_repeat_checks(repeat), SPECS["out_repeat_checks"])
-    assert not old_repeat["is_suppressed"].any()
+    # a repeat table that hides only its own small cell publishes the team table's
+    # complementary cell (T2 NL), and with it T1 NL = ALL − T2 − T3
     truth_repeat = prepare_repeat_checks(repeat)
+    small = (pl.col("team_code") == "T1") & (pl.col("origin") == "NL")
+    counts = SPECS["out_repeat_checks"].restricted_to(truth_repeat.columns).published_counts
+    old_repeat = truth_repeat.with_columns(
+        is_suppressed=small, **{c: pl.when(small).then(None).otherwise(pl.col(c)) for c in counts})
     pins = _pins({TEAM: old_team, "out_repeat_checks": old_repeat},
                  {TEAM: team, "out_repeat_checks": truth_repeat})
-    assert ("T1", "NL") in pins.select("team_code", "origin").rows()
+    assert ("T1", "NL") in pins.filter(pl.col("table") == TEAM).select("team_code", "origin").rows()
     released = release_tables({TEAM: team, "out_repeat_checks": repeat,
                                "out_outcome_test": outcome}, threshold=10, round_to=None)
     for name in ("out_repeat_checks", "out_outcome_test"):
@@ -204,10 +213,13 @@ def test_team_cells_are_carried_into_the_repeat_and_outcome_tables() -> None:
 def test_a_cell_hidden_under_one_benchmark_is_recovered_from_another() -> None:
     truth = _team(CELLS, benchmarks=("area_residents", "team_residents"))
     one_benchmark = DisclosureSpec(**{**SPECS[TEAM].__dict__, "linked_dimensions": ()})
+    # each benchmark protected alone: T1 NL with T3 NL under one, with T2 NL under the other
     old = _old_way(truth.with_columns(is_suppressed=(pl.col("benchmark") == "team_residents")
-                                      & (pl.col("origin") == "NL")
-                                      & pl.col("team_code").is_in(["T1", "T2"])),
+                                      & (pl.col("origin") == "NL") & (pl.col("team_code") == "T3")),
                    one_benchmark)
+    assert old.filter("is_suppressed").select("benchmark", "team_code").rows() == [
+        ("area_residents", "T1"), ("area_residents", "T2"), ("team_residents", "T1"),
+        ("team_residents", "T3")]
     pins = _pins({TEAM: old.drop("rate_ratio")}, {TEAM: truth})
     assert ("T1", "NL") in pins.select("team_code", "origin").rows()
     released = release_tables({TEAM: truth}, threshold=10, round_to=None)
@@ -266,7 +278,7 @@ YOUNG_NIGHT = Theme(name="young_night", title="y", description="d", hours=HourWi
 
 
 def test_a_theme_between_its_inner_theme_and_the_team_table_is_pinned() -> None:
-    team = _team({("T1", "NL"): (90, 100), ("T2", "NL"): (90, 100), ("T3", "NL"): (90, 100)})
+    team = _team({("T1", "NL"): (14, 16), ("T2", "NL"): (90, 100), ("T3", "NL"): (90, 100)})
     night = _team({("T1", "NL"): (13, 15), ("T2", "NL"): (40, 60), ("T3", "NL"): (40, 60)},
                   theme="night")
     young = _team({("T1", "NL"): (11, 12), ("T2", "NL"): (20, 30), ("T3", "NL"): (20, 30)},
@@ -280,7 +292,7 @@ def test_a_theme_between_its_inner_theme_and_the_team_table_is_pinned() -> None:
                   THEMATIC: old},
                  {TEAM: team.drop("rate_ratio"), THEMATIC: themes.drop("rate_ratio")},
                  themes=(NIGHT, YOUNG_NIGHT))
-    # 12 (young men at night, published) ≤ night T1 ≤ 15 (and 13 persons ≤ ... ≤ 15 queries)
+    # 12 (young men at night, published) ≤ night T1 ≤ 16 (the team table, published)
     assert ("T1", "NL") in pins.filter(pl.col("table") == THEMATIC).select(
         "team_code", "origin").rows()
     released = release_tables(
@@ -312,8 +324,8 @@ def test_publish_hides_what_follows_from_a_hidden_count_and_rounds_estimates() -
     assert t3["p_value"].to_list() == [0.0123]
     # shrunk estimates pool every team: none survives a hidden team of the origin
     assert published.filter(pl.col("origin") == "NL")["shrunk_ratio"].null_count() == 4
-    # q-values over the published p-values only (here: the three MA rows left with one)
-    assert published.filter(pl.col("q_value").is_not_null()).height == 3
+    # q-values recomputed over the four p-values still published (T3 and ALL rows)
+    assert published["q_value"].drop_nulls().to_list() == [0.0123] * 4
     assert "suppression_reason" not in published.columns
 
 
@@ -330,14 +342,16 @@ def test_a_published_reason_column_fails_the_re_read(tmp_path) -> None:
 
 
 def _example_table(spec: DisclosureSpec, rows: int = 4) -> pl.DataFrame:
-    """A table with every column of `spec`, large counts, keys made distinct."""
+    """A table with every column of `spec`, one large count per row (received rows twice
+    it: quarantined + valid), keys made distinct."""
     columns = {}
-    for i, column in enumerate(spec.classified_columns):
+    for column in spec.classified_columns:
         if column in spec.key_columns:
             columns[column] = ([date(2025, 1, 1)] * rows if column.startswith("period_")
                                else [f"{column}{r}" for r in range(rows)])
         elif column in spec.published_counts:
-            columns[column] = [1000 * (i + 1) + r for r in range(rows)]
+            columns[column] = [(2 if column == "rows_received" else 1) * (1000 + r)
+                               for r in range(rows)]
         else:
             columns[column] = [0.5] * rows if column in spec.estimate_columns else ["x"] * rows
     return pl.DataFrame(columns)
