@@ -382,7 +382,7 @@ GRID_SPEC = DisclosureSpec(
 
 @st.composite
 def grids(draw):
-    teams = [f"T{i}" for i in range(draw(st.integers(2, 4)))]
+    teams = [f"T{i}" for i in range(draw(st.integers(2, 3)))]
     origins = ["NL", "MA", "TR"][: draw(st.integers(2, 3))]
     two_margins = draw(st.booleans())
     quarters = draw(st.booleans())
@@ -411,7 +411,7 @@ def _grid_rows(teams, origins, two_margins, periods, counts, factor=1.0) -> pl.D
     return pl.DataFrame(rows).sort("period", "benchmark", "team_code", "origin")
 
 
-@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=6, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(grids())
 def test_after_control_the_attacker_pins_nothing(grid) -> None:
     teams, origins, two_margins, periods, counts, share = grid
