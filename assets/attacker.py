@@ -38,7 +38,9 @@ References
 
 from __future__ import annotations
 
+import hashlib
 import math
+import re
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -412,13 +414,12 @@ def _add_periods(b: _Builder, name: str, spec: DisclosureSpec) -> None:
                 var = np.concatenate([b.vars_of(name, column, outer_rows),
                                       b.vars_of(name, column, inner_rows)])
                 coef = np.concatenate([np.ones(n_groups), -np.ones(len(group))])
-                b.add(label + " ≤ Σ parts", rel, var, coef,
-                      np.where(complete, -np.inf, -np.inf), np.where(complete, 0.0, np.inf))
+                b.add(label + " ≤ Σ parts", rel, var, coef, np.full(n_groups, -np.inf),
+                      np.where(complete, 0.0, np.inf))
 
 
 def _months(label: str) -> tuple[str, str] | None:
     """First and last month (YYYY-MM) of a period label, or None when it is not one."""
-    import re
 
     if m := re.fullmatch(r"(\d{4})-Q([1-4])", label):
         year, quarter = int(m[1]), int(m[2])
@@ -969,8 +970,6 @@ def attack(tables: Mapping[str, pl.DataFrame], declarations: Declarations, rules
 
 
 def _signature(*arrays) -> bytes:
-    import hashlib
-
     digest = hashlib.sha256()
     for array in arrays:
         digest.update(np.ascontiguousarray(np.asarray(array, dtype=float)).tobytes())

@@ -2,8 +2,12 @@
 
 The one place that says which published column is a count, an event, a share or an estimate
 (a `DisclosureSpec` per table), in which order the tables are controlled, how a cell hidden
-in one table is hidden in the others that share its key, and which theme cells would give away
-a small count by differencing with the team table (assets.disclosure does the suppression).
+in one table is hidden in the others that share its key, which theme cells would give away
+a small count by differencing with the team table (assets.disclosure does the suppression),
+how the tables relate to each other (`declare_relations`, read by the attacker model of
+assets.attacker, which judges the whole release), and what a published table looks like
+(`publish`: what follows from a hidden count hidden too, no reasons, 3 significant digits).
+docs/publication.md explains it for readers.
 """
 
 from __future__ import annotations
