@@ -334,41 +334,50 @@ def _add_margins(b: _Builder, name: str, spec: DisclosureSpec) -> None:
         total_rows_by_group = np.zeros(group.max() + 1, dtype=np.int64)
         total_rows_by_group[group] = pairs.get_column("_total").to_numpy()
         n_groups = len(total_rows_by_group)
-        complete = np.ones(n_groups, dtype=bool)
-        if margin.members is None:
-            seen = members.get_column(d).n_unique()
-            sizes = np.bincount(group, minlength=n_groups)
-            complete = sizes == seen
-        for column in spec.published_counts:
-            if not b.has(name, column):
-                continue
-            label = f"{name}: margin {d}={margin.total} ({column})"
-            distinct = column in spec.distinct_counts
-            monotone = column in spec.monotone_counts
-            if (not distinct and not monotone) or (distinct and margin.person_attribute):
-                # total − Σ members: 0 (complete), ≥ 0 (members may be missing or at_least)
-                rel = np.concatenate([np.arange(n_groups), group])
-                var = np.concatenate([b.vars_of(name, column, total_rows_by_group),
-                                      b.vars_of(name, column, member_rows)])
-                coef = np.concatenate([np.ones(n_groups), -np.ones(len(group))])
-                exact = complete & (not margin.at_least)
-                b.add(label, rel, var, coef, np.zeros(n_groups),
-                      np.where(exact, 0.0, np.inf))
-            if distinct or monotone:
-                # total − member ≥ 0 for every member
-                k = len(member_rows)
-                rel = np.concatenate([np.arange(k), np.arange(k)])
-                var = np.concatenate([b.vars_of(name, column, total_rows_by_group[group]),
-                                      b.vars_of(name, column, member_rows)])
-                coef = np.concatenate([np.ones(k), -np.ones(k)])
-                b.add(label + " ≥ member", rel, var, coef, np.zeros(k), np.full(k, np.inf))
-            if distinct and not margin.person_attribute and not margin.at_least:
-                rel = np.concatenate([np.arange(n_groups), group])
-                var = np.concatenate([b.vars_of(name, column, total_rows_by_group),
-                                      b.vars_of(name, column, member_rows)])
-                coef = np.concatenate([np.ones(n_groups), -np.ones(len(group))])
-                b.add(label + " ≤ Σ members", rel, var, coef, np.full(n_groups, -np.inf),
-                      np.zeros(n_groups))
+        # NOTE: an equality only where every member has a row (every value seen in the table,
+        # or every listed member); elsewhere the total is at least the sum of those present.
+        expected = (members.get_column(d).n_unique() if margin.members is None
+                    else len(margin.members))
+        complete = np.bincount(group, minlength=n_groups) == expected
+        exact = complete & (not margin.at_least)
+        _add_parts(b, name, spec, f"{name}: margin {d}={margin.total}", total_rows_by_group,
+                   group, member_rows, sums_exact=exact, persons_add=margin.person_attribute,
+                   persons_at_most_sum=np.full(n_groups, not margin.at_least))
+
+
+def _add_parts(b: _Builder, name: str, spec: DisclosureSpec, label: str,
+               whole_rows: np.ndarray, group: np.ndarray, part_rows: np.ndarray, *,
+               sums_exact: np.ndarray, persons_add: bool,
+               persons_at_most_sum: np.ndarray) -> None:
+    """A whole row against its part rows (part i belongs to whole ``group[i]``).
+
+    Additive counts: whole = Σ parts where `sums_exact`, whole ≥ Σ parts elsewhere. Distinct
+    counts: whole ≥ every part and, where `persons_at_most_sum`, whole ≤ Σ parts (additive
+    when `persons_add`). Monotone counts: whole ≥ every part.
+    """
+    n, k = len(whole_rows), len(part_rows)
+    for column in spec.published_counts:
+        if not b.has(name, column):
+            continue
+        distinct = column in spec.distinct_counts
+        monotone = column in spec.monotone_counts
+
+        def whole_minus_parts(low: np.ndarray, high: np.ndarray, suffix: str) -> None:
+            b.add(f"{label} ({column}){suffix}", np.concatenate([np.arange(n), group]),
+                  np.concatenate([b.vars_of(name, column, whole_rows),
+                                  b.vars_of(name, column, part_rows)]),
+                  np.concatenate([np.ones(n), -np.ones(k)]), low, high)
+
+        if (not distinct and not monotone) or (distinct and persons_add):
+            whole_minus_parts(np.zeros(n), np.where(sums_exact, 0.0, np.inf), "")
+        if distinct or monotone:
+            b.add(f"{label} ({column}) ≥ part", np.concatenate([np.arange(k), np.arange(k)]),
+                  np.concatenate([b.vars_of(name, column, whole_rows[group]),
+                                  b.vars_of(name, column, part_rows)]),
+                  np.concatenate([np.ones(k), -np.ones(k)]), np.zeros(k), np.full(k, np.inf))
+        if distinct and not persons_add:
+            whole_minus_parts(np.full(n, -np.inf), np.where(persons_at_most_sum, 0.0, np.inf),
+                              " ≤ Σ parts")
 
 
 def _add_periods(b: _Builder, name: str, spec: DisclosureSpec) -> None:
@@ -391,31 +400,9 @@ def _add_periods(b: _Builder, name: str, spec: DisclosureSpec) -> None:
         outer_rows[group] = pairs.get_column("_outer").to_numpy()
         inner_rows = pairs.get_column("_row").to_numpy()
         complete = np.bincount(group, minlength=n_groups) == len(inners)
-        for column in spec.published_counts:
-            if not b.has(name, column):
-                continue
-            label = f"{name}: period {outer} ⊇ {'+'.join(inners)} ({column})"
-            distinct = column in spec.distinct_counts or column in spec.monotone_counts
-            if not distinct:
-                rel = np.concatenate([np.arange(n_groups), group])
-                var = np.concatenate([b.vars_of(name, column, outer_rows),
-                                      b.vars_of(name, column, inner_rows)])
-                coef = np.concatenate([np.ones(n_groups), -np.ones(len(group))])
-                b.add(label, rel, var, coef, np.zeros(n_groups),
-                      np.where(complete & exact, 0.0, np.inf))
-            k = len(inner_rows)
-            rel = np.concatenate([np.arange(k), np.arange(k)])
-            var = np.concatenate([b.vars_of(name, column, outer_rows[group]),
-                                  b.vars_of(name, column, inner_rows)])
-            coef = np.concatenate([np.ones(k), -np.ones(k)])
-            b.add(label + " ≥ part", rel, var, coef, np.zeros(k), np.full(k, np.inf))
-            if column in spec.distinct_counts and exact:
-                rel = np.concatenate([np.arange(n_groups), group])
-                var = np.concatenate([b.vars_of(name, column, outer_rows),
-                                      b.vars_of(name, column, inner_rows)])
-                coef = np.concatenate([np.ones(n_groups), -np.ones(len(group))])
-                b.add(label + " ≤ Σ parts", rel, var, coef, np.full(n_groups, -np.inf),
-                      np.where(complete, 0.0, np.inf))
+        _add_parts(b, name, spec, f"{name}: period {outer} ⊇ {'+'.join(inners)}", outer_rows,
+                   group, inner_rows, sums_exact=complete & exact, persons_add=False,
+                   persons_at_most_sum=complete & exact)
 
 
 def _months(label: str) -> tuple[str, str] | None:
