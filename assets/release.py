@@ -149,9 +149,10 @@ SPECS: dict[str, DisclosureSpec] = {
     "out_team_trends": DisclosureSpec(
         key_columns=("query_type", "benchmark", "team_code", "origin", "comparison"),
         estimate_columns=("change_ratio", "change_ci_low", "change_ci_high", "p_value", "q_value"),
-        # NOTE: no counts of its own: a change is hidden with the quarter cells it is made of
-        # (`hide_trends_of_hidden_quarters`).
+        # NOTE: no counts of its own: a row is hidden when a cell it compares is (see
+        # follow_periods); the periods compared are labels, kept on hidden rows.
         passthrough_columns=("period_from", "period_to", "interval_method"),
+        q_values=(("q_value", "p_value"),),
     ),
     "out_count_models": DisclosureSpec(
         key_columns=("period_start", "period_end", "query_type", "family", "term", "level"),
@@ -176,8 +177,9 @@ FOLLOWS_TEAM_TABLE = ("out_outcome_test", "out_repeat_checks")
 
 TEAM = "out_team_disproportionality"
 THEMATIC = "out_thematic_disproportionality"
-ORDER = (TEAM, THEMATIC, "out_outcome_test", "out_repeat_checks", "out_veil_of_darkness",
-         "out_count_models", "out_data_suitability")
+TRENDS = "out_team_trends"
+ORDER = (TEAM, THEMATIC, TRENDS, "out_outcome_test", "out_repeat_checks",
+         "out_veil_of_darkness", "out_count_models", "out_data_suitability")
 """The order in which tables are controlled (the team table first) and complements preferred."""
 
 SIGNIFICANT_DIGITS = 3
@@ -533,7 +535,7 @@ def control_release(truth: Mapping[str, pl.DataFrame], specs: Mapping[str, Discl
     while True:
         rounds += 1
         controlled = _control(truth, forced, specs, threshold=rules.threshold,
-                              round_to=rules.round_to)
+                              round_to=rules.round_to, reference=rules.reference)
         published = {n: publish(controlled[n], specs[n], reference=rules.reference,
                                 significant_digits=rules.significant_digits) for n in names}
         report = attack(published, declarations, rules, public=truth, truth=truth,
@@ -568,16 +570,37 @@ def control_release(truth: Mapping[str, pl.DataFrame], specs: Mapping[str, Discl
     return released
 
 
+def follow_periods(trends: pl.DataFrame, team: pl.DataFrame, *, reference: str) -> pl.DataFrame:
+    """Trend rows flagged `is_suppressed` when the team table hides a cell they compare: the
+    row's own cell or the reference origin's, at `period_from` or at `period_to` (a change
+    between periods is derived from all four)."""
+    keys = ["query_type", "benchmark", "team_code"]
+    hidden = team.select(*keys, "origin", "period", _hidden=pl.col(SUPPRESSED_COLUMN))
+    reference_hidden = hidden.filter(pl.col("origin") == reference).drop("origin")
+    flagged = trends
+    for side in ("period_from", "period_to"):
+        flagged = flagged.join(hidden.rename({"period": side, "_hidden": "_own"}),
+                               on=[*keys, "origin", side], how="left", maintain_order="left")
+        flagged = flagged.join(reference_hidden.rename({"period": side, "_hidden": "_ref"}),
+                               on=[*keys, side], how="left", maintain_order="left")
+        flagged = flagged.with_columns(
+            (pl.col(SUPPRESSED_COLUMN) | pl.col("_own").fill_null(True)
+             | pl.col("_ref").fill_null(True)).alias(SUPPRESSED_COLUMN)).drop("_own", "_ref")
+    return flagged
+
+
 def _control(truth: Mapping[str, pl.DataFrame], forced: Mapping[str, np.ndarray],
              specs: Mapping[str, DisclosureSpec], *, threshold: int,
-             round_to: int | None) -> dict[str, pl.DataFrame]:
+             round_to: int | None, reference: str) -> dict[str, pl.DataFrame]:
     """One pass of the per-table rules, the team table first and its hidden cells carried
-    into the tables that share its keys."""
+    into the tables that share its keys and into the trends that compare its periods."""
     controlled: dict[str, pl.DataFrame] = {}
     team_hidden = None
     for name, table in truth.items():
         flags = pl.Series(SUPPRESSED_COLUMN, forced[name], dtype=pl.Boolean)
         table = table.with_columns(flags)
+        if name == TRENDS and TEAM in controlled:
+            table = follow_periods(table, controlled[TEAM], reference=reference)
         if name in FOLLOWS_TEAM_TABLE and team_hidden is not None:
             # NOTE: the other tables count all linked queries of a team, as the default
             # benchmark does; a cell hidden under any benchmark is hidden there.

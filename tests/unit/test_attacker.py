@@ -302,6 +302,35 @@ def test_a_theme_between_its_inner_theme_and_the_team_table_is_pinned() -> None:
     _no_pins(released, themes=(NIGHT, YOUNG_NIGHT))
 
 
+def test_trends_are_hidden_with_any_cell_they_compare_and_periods_add_up() -> None:
+    quarters = {"2025-Q1": (date(2025, 1, 1), date(2025, 3, 31)),
+                "2025-Q2": (date(2025, 4, 1), date(2025, 6, 30))}
+    parts = []
+    for label, (start, end) in quarters.items():
+        cells = dict(CELLS) if label == "2025-Q1" else {k: (40, 80) for k in CELLS}
+        parts.append(_team(cells).drop("rate_ratio").with_columns(
+            period=pl.lit(label), period_start=pl.lit(start), period_end=pl.lit(end)))
+    team = pl.concat(parts)
+    trends = pl.DataFrame([
+        {"query_type": "person", "benchmark": "team_residents", "team_code": t, "origin": "MA",
+         "comparison": "q2_vs_q1", "period_from": "2025-Q1", "period_to": "2025-Q2",
+         "change_ratio": 1.1, "change_ci_low": 0.9, "change_ci_high": 1.3, "p_value": 0.2,
+         "q_value": 0.4} for t in ("T1", "T2", "T3")])
+    released = release_tables({TEAM: team, "out_team_trends": trends}, threshold=10,
+                              round_to=None)
+    hidden_team = released[TEAM].table.filter("is_suppressed").select("period", "team_code",
+                                                                       "origin").rows()
+    assert ("2025-Q1", "T1", "NL") in hidden_team
+    out = released["out_team_trends"].table
+    # T1 and T2 compare against a hidden NL cell of 2025-Q1; T3 stays, its q over itself only
+    assert out.select("team_code", "is_suppressed").rows() == [
+        ("T1", True), ("T2", True), ("T3", False)]
+    assert out.filter("is_suppressed")["change_ratio"].null_count() == 2
+    assert out["q_value"].drop_nulls().to_list() == [0.2]
+    assert out["period_from"].null_count() == 0
+    _no_pins(released)
+
+
 def test_a_relation_that_the_true_counts_break_is_refused() -> None:
     truth = _team(CELLS).drop("rate_ratio")
     wrong = Declarations(specs={TEAM: SPECS[TEAM].restricted_to(truth.columns)}, balances=(
