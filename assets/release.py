@@ -12,6 +12,7 @@ docs/publication.md explains it for readers.
 
 from __future__ import annotations
 
+import io
 import json
 import time
 from collections.abc import Mapping, Sequence
@@ -711,7 +712,12 @@ def recheck_published(folder: Path, threshold: int, *,
             violations[f"{name}.csv"] = "; ".join(problems)
     audit = {}
     controlled = {n: r.controlled for n, r in (released or {}).items() if r.controlled is not None}
-    if controlled and set(controlled) == set(tables):
+    unjudged = sorted(set(tables) - set(controlled))
+    if released is not None and unjudged:
+        # NOTE: a CSV in publication/ that this release did not control (left from an earlier
+        # run, or written by hand) cannot be judged: it is refused, never skipped.
+        violations["attacker"] = f"published tables without a controlled copy: {unjudged}"
+    elif controlled:
         rules = rules or Rules(threshold=threshold)
         truth = {n: t.drop(SUPPRESSED_COLUMN, REASON_COLUMN, strict=False)
                  for n, t in controlled.items()}
@@ -730,8 +736,6 @@ def recheck_published(folder: Path, threshold: int, *,
 
 def write_warehouse_copy(path: Path, table: pl.DataFrame) -> None:
     """The controlled table with its suppression reasons, at full precision (never published)."""
-    import io
-
     path.parent.mkdir(parents=True, exist_ok=True)
     buffer = io.BytesIO()
     table.write_parquet(buffer)
