@@ -443,9 +443,19 @@ def publish(controlled: pl.DataFrame, spec: DisclosureSpec, *, reference: str,
     table = table.drop("_ref_hidden", strict=False)
     if significant_digits is not None:
         table = table.with_columns(
-            pl.col(c).round_sig_figs(significant_digits) for c in spec.estimate_columns
-            if c in table.columns and table.schema[c].is_float())
+            round_significant(table.get_column(c), significant_digits)
+            for c in spec.estimate_columns if c in table.columns and table.schema[c].is_float())
     return table
+
+
+def round_significant(values: pl.Series, digits: int) -> pl.Series:
+    """`values` to `digits` significant digits, as the double nearest the decimal (so that a
+    CSV shows 1.39e-126, not 1.3899999999999997e-126); nulls stay null."""
+    array = values.cast(pl.Float64).fill_null(np.nan).to_numpy()
+    rounded = pl.Series(values.name, np.char.mod(f"%.{digits}g", array).astype(float))
+    # NOTE: NaN and infinities keep their value; only nulls come from the mask.
+    return pl.select(pl.when(values.is_null()).then(None).otherwise(rounded)).to_series().alias(
+        values.name)
 
 
 def _recompute_q_values(table: pl.DataFrame, q_column: str, p_column: str,

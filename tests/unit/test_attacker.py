@@ -483,3 +483,11 @@ def test_rounding_makes_counts_intervals() -> None:
                     Rules(threshold=10, round_to=5), public={TEAM: truth}, truth={TEAM: truth})
     assert report.stats["inconsistent_components"] == 0
     assert np.isfinite(report.counts["low"].to_numpy()).all()
+
+
+def test_published_estimates_are_the_doubles_nearest_three_digits() -> None:
+    from assets.release import round_significant
+
+    values = pl.Series("p", [1.3927596111317883e-126, 0.0123456, None, 399.18296])
+    rounded = round_significant(values, 3)
+    assert pl.DataFrame([rounded]).write_csv() == "p\n1.39e-126\n0.0123\n\n399.0\n"
