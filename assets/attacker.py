@@ -871,6 +871,7 @@ def attack(tables: Mapping[str, pl.DataFrame], declarations: Declarations, rules
     lonely = protected & (comp_of_var < 0)
     result_low[lonely], result_high[lonely] = lower[lonely], cap
     cache = {} if cache is None else cache
+    reused = 0
     for component in np.flatnonzero(has_protected):
         vars_ = lp_ids[comp_vars[component]]
         rels = comp_rels[component]
@@ -885,15 +886,17 @@ def attack(tables: Mapping[str, pl.DataFrame], declarations: Declarations, rules
         key = _signature(vars_, rows_, cols_, coef[terms], low[rel_ids[rels]],
                          high[rel_ids[rels]], lower[vars_], upper[vars_], protected[vars_],
                          rules.threshold)
-        if key not in cache:
+        if key in cache:
+            reused += 1
+        else:
             matrix = sparse.csr_matrix((coef[terms], (rows_, cols_)),
                                        shape=(len(rels), len(vars_)))
             cache[key] = _solve_component(
                 matrix, low[rel_ids[rels]], high[rel_ids[rels]], lower[vars_], upper[vars_],
                 protected[vars_], rules.threshold,
                 true[vars_] if truth is not None else None)
+            lp_count += cache[key].programmes
         outcome = cache[key]
-        lp_count += outcome.programmes
         if outcome.low is None:
             inconsistent += 1
             continue
@@ -947,6 +950,7 @@ def attack(tables: Mapping[str, pl.DataFrame], declarations: Declarations, rules
         "largest_component": int(max((len(comp_vars[c]) for c in np.flatnonzero(has_protected)),
                                      default=0)),
         "linear_programmes": lp_count,
+        "components_reused": reused,
         "inconsistent_components": inconsistent,
         "inexact_ratio_relations": int(sum(system.inexact.values())),
         "pinned": int(report.get_column("pinned").sum()),

@@ -386,7 +386,7 @@ def structural_zeros(tables: Mapping[str, pl.DataFrame],
         "_linked_only": [t.is_age_sex_theme for t in themes],
     }, schema={"theme": pl.String, "_types": pl.List(pl.String), "_first": pl.String,
                "_last": pl.String, "_linked_only": pl.Boolean})
-    keys = list(SPECS[THEMATIC].key_columns)
+    keys = list(SPECS[THEMATIC].restricted_to(thematic.columns).key_columns)
     joined = thematic.select(*keys).join(rules, on="theme", how="left", maintain_order="left")
     empty_row = (
         (pl.col("_types").is_not_null()
@@ -541,7 +541,7 @@ def control_release(truth: Mapping[str, pl.DataFrame], specs: Mapping[str, Discl
                             else np.zeros(truth[n].height, dtype=bool)).copy() for n in names}
     primary = {n: forced[n] | truth[n].select(primary_expr(specs[n], rules.threshold))
                .to_series().to_numpy() for n in names}
-    rounds, added = 0, 0
+    rounds, added, programmes = 0, 0, 0
     cache: dict = {}
     while True:
         rounds += 1
@@ -551,6 +551,7 @@ def control_release(truth: Mapping[str, pl.DataFrame], specs: Mapping[str, Discl
                                 significant_digits=rules.significant_digits) for n in names}
         report = attack(published, declarations, rules, public=truth, truth=truth,
                         structural=structural, cache=cache)
+        programmes += report.stats["linear_programmes"]
         if report.stats["inconsistent_components"]:
             raise StopcheckError("disclosure control: the attacker model found relations that "
                                  "contradict each other; a declaration is wrong")
@@ -565,7 +566,8 @@ def control_release(truth: Mapping[str, pl.DataFrame], specs: Mapping[str, Discl
             forced[name][row] = True
         added += len(picks)
     if log is not None:
-        log.update({"rounds": rounds, "complements_added": added, **report.stats,
+        log.update({**report.stats, "rounds": rounds, "complements_added": added,
+                    "linear_programmes_all_rounds": programmes,
                     "seconds_total": round(time.perf_counter() - started, 3)})
     released: dict[str, Released] = {}
     for name in names:
