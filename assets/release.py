@@ -101,9 +101,10 @@ SPECS: dict[str, DisclosureSpec] = {
         estimate_columns=(
             "hit_rate", "hit_rate_ci_low", "hit_rate_ci_high", "hit_rate_diff",
             "hit_rate_diff_ci_low", "hit_rate_diff_ci_high", "mean_team_hit_rate",
-            "mean_team_hit_rate_diff", "team_count", "mean_team_diff_team_count",
+            "mean_team_hit_rate_diff", "design_effect", "team_count", "mean_team_diff_team_count",
         ),
         margins=(Margin("team_code", ALL_TEAMS),),
+        passthrough_columns=("interval_method",),
         row_relations=((("hit_count",), "<=", ("query_count",)),),
         reference_estimates=("hit_rate_diff", "hit_rate_diff_ci_low", "hit_rate_diff_ci_high",
                              "mean_team_hit_rate_diff", "mean_team_diff_team_count"),
