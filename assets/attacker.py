@@ -910,10 +910,11 @@ def attack(tables: Mapping[str, pl.DataFrame], declarations: Declarations, rules
     hi = np.where(np.isnan(result_high), np.nan,
                   np.floor(np.nan_to_num(result_high, posinf=cap) + _TOLERANCE))
     lo = np.maximum(lo, lower)
-    # NOTE: persons ≥ 1 where queries ≥ 1, for a hidden partner: assumed unless the partner
-    # is proved able to be 0 (conservative: it can only make more counts pinned).
+    # NOTE: persons ≥ 1 where queries ≥ 1, for a hidden partner: assumed unless a feasible
+    # point (a programme's optimum or a witness) has the partner at 0 (conservative: it can
+    # only make more counts pinned).
     for column_var, partner_var in system.positive_pairs:
-        can_be_zero = exact[partner_var] & (lo[partner_var] <= 0)
+        can_be_zero = lo[partner_var] <= 0
         apply = hidden[column_var] & hidden[partner_var] & ~can_be_zero
         lo[column_var[apply]] = np.maximum(lo[column_var[apply]], 1.0)
     report = cells.with_row_index("_i").filter(pl.Series(hidden)).select(
