@@ -37,12 +37,13 @@ def main(warehouse: Path) -> None:
     truth = {n: prepare_repeat_checks(t) if n == "out_repeat_checks" else t
              for n, t in tables.items()}
     published = read_published(warehouse / "publication")
-    digits = None if "suppression_reason" in next(iter(published.values())).columns else 3
-    report = attack(published, declare_relations(truth, reference="NL", themes=themes),
-                    Rules(threshold=10, significant_digits=digits), public=truth, truth=truth,
-                    structural=structural_zeros(truth, themes))
-    print("published:", {n: int(t["is_suppressed"].sum()) for n, t in published.items()})
-    print("attacker on the publication:", report.stats)
+    if published:
+        digits = None if "suppression_reason" in next(iter(published.values())).columns else 3
+        report = attack(published, declare_relations(truth, reference="NL", themes=themes),
+                        Rules(threshold=10, significant_digits=digits), public=truth,
+                        truth=truth, structural=structural_zeros(truth, themes))
+        print("published:", {n: int(t["is_suppressed"].sum()) for n, t in published.items()})
+        print("attacker on the publication:", report.stats)
     log: dict = {}
     started = time.perf_counter()
     released = release_tables(tables, threshold=10, round_to=None, themes=themes, log=log)
