@@ -5,6 +5,7 @@ import dagster as dg
 import polars as pl
 
 from assets import frames, release
+from assets.atomic import write_parquet_atomic
 from assets.provenance import code_version, fingerprint_files
 from assets.report import ReportContext, ThemeSection, render_report
 from assets.schema import QUERY_TYPES
@@ -82,8 +83,8 @@ def publication(
     # NOTE: the warehouse keeps each controlled table at full precision with the reason of every
     # suppression, for analysts; publication/ has neither.
     for name, item in released.items():
-        release.write_warehouse_copy(warehouse.root / "disclosure" / f"{name}.parquet",
-                                     item.controlled)
+        write_parquet_atomic(item.controlled, warehouse.root / "disclosure" / f"{name}.parquet",
+                             {"table": name})
     thematic = released.get("out_thematic_disproportionality")
     sections = []
     if thematic is not None:

@@ -12,7 +12,6 @@ docs/publication.md explains it for readers.
 
 from __future__ import annotations
 
-import io
 import json
 import time
 from collections.abc import Mapping, Sequence
@@ -747,10 +746,3 @@ def recheck_published(folder: Path, threshold: int, *,
                          "tables_failing": sum(k.endswith(".csv") for k in violations),
                          **audit, **violations}}
 
-
-def write_warehouse_copy(path: Path, table: pl.DataFrame) -> None:
-    """The controlled table with its suppression reasons, at full precision (never published)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    buffer = io.BytesIO()
-    table.write_parquet(buffer)
-    write_bytes_atomic(path, buffer.getvalue())
