@@ -326,7 +326,8 @@ def _add_margins(b: _Builder, name: str, spec: DisclosureSpec) -> None:
         if totals.is_empty() or members.is_empty():
             continue
         pairs = members.select(*others, "_row").join(
-            totals.select(*others, _total="_row"), on=others, how="inner", nulls_equal=True)
+            totals.select(*others, _total="_row"), on=others, how="inner", nulls_equal=True,
+            maintain_order="left")
         if pairs.is_empty():
             continue
         group = _group_ids(pairs, ["_total"])
@@ -391,7 +392,8 @@ def _add_periods(b: _Builder, name: str, spec: DisclosureSpec) -> None:
     for outer, inners, exact in period_relations(labels):
         rows_outer = frame.filter(pl.col(d) == outer).select(*others, _outer="_row")
         inner = frame.filter(pl.col(d).is_in(inners)).select(*others, "_row")
-        pairs = inner.join(rows_outer, on=others, how="inner", nulls_equal=True)
+        pairs = inner.join(rows_outer, on=others, how="inner", nulls_equal=True,
+                           maintain_order="left")
         if pairs.is_empty():
             continue
         group = _group_ids(pairs, ["_outer"])
@@ -503,7 +505,8 @@ def _add_balance(b: _Builder, balance: Balance) -> None:
         start, end, month = balance.months_within
         group_keys += [start, end]
         periods = left.select(*group_keys).unique()
-        right = right.join(periods, on=keys, how="inner", nulls_equal=True).filter(
+        right = right.join(periods, on=keys, how="inner", nulls_equal=True,
+                           maintain_order="left_right").filter(
             (pl.col(month) >= pl.col(start).dt.strftime("%Y-%m"))
             & (pl.col(month) <= pl.col(end).dt.strftime("%Y-%m")))
     both = left.select(group_keys).unique().join(
@@ -511,8 +514,9 @@ def _add_balance(b: _Builder, balance: Balance) -> None:
     ).sort(group_keys).with_row_index("_g")
     if both.is_empty():
         return
-    left = left.join(both, on=group_keys, how="inner", nulls_equal=True)
-    right = right.join(both, on=group_keys, how="inner", nulls_equal=True)
+    left = left.join(both, on=group_keys, how="inner", nulls_equal=True, maintain_order="left")
+    right = right.join(both, on=group_keys, how="inner", nulls_equal=True,
+                       maintain_order="left")
     n = both.height
     exact = np.full(n, balance.sense == "==")
     if balance.complete is not None and balance.sense == "==":
@@ -554,7 +558,8 @@ def _add_within(b: _Builder, within: Within) -> None:
         outer = outer.with_columns(_os=pl.col(o_start), _oe=pl.col(o_end))
         extra_inner, extra_outer = ["_is", "_ie"], ["_os", "_oe"]
     matched = inner.select(*keys, *extra_inner, "_row").join(
-        outer.select(*keys, *extra_outer, _outer="_row"), on=keys, how="inner", nulls_equal=True)
+        outer.select(*keys, *extra_outer, _outer="_row"), on=keys, how="inner", nulls_equal=True,
+        maintain_order="left_right")
     if within.periods is not None:
         matched = matched.filter((pl.col("_os") <= pl.col("_is")) & (pl.col("_ie") <= pl.col("_oe")))
     if matched.is_empty():
@@ -579,8 +584,8 @@ def _add_repeats(b: _Builder, name: str, spec: DisclosureSpec) -> None:
             continue
         others = [k for k in spec.key_columns if k != dimension]
         first = frame.select(*others, "_row").join(
-            frame.group_by(others).agg(_first=pl.col("_row").min()), on=others, nulls_equal=True
-        ).filter(pl.col("_row") != pl.col("_first"))
+            frame.group_by(others).agg(_first=pl.col("_row").min()), on=others, nulls_equal=True,
+            maintain_order="left").filter(pl.col("_row") != pl.col("_first"))
         if first.is_empty():
             continue
         k = first.height
@@ -617,7 +622,8 @@ def _add_ratio(b: _Builder, ratio: Ratio, rules: Rules) -> None:
         others = [k for k in spec.key_columns if k != d]
         reference = frame.filter(pl.col(d) == rules.reference).select(
             *others, *[pl.col(c).alias(f"ref_{c}") for c in frame.columns if c not in others])
-        frame = frame.join(reference, on=others, how="inner", nulls_equal=True)
+        frame = frame.join(reference, on=others, how="inner", nulls_equal=True,
+                           maintain_order="left")
     frame = frame.filter(pl.col(ratio.column).is_not_null() & pl.col(ratio.column).is_finite())
     needed = {t.column for t in terms if t.column is not None}
     needed |= {n for t in terms if isinstance(t.coef, pl.Expr) for n in t.coef.meta.root_names()}
