@@ -514,9 +514,9 @@ def _add_balance(b: _Builder, balance: Balance) -> None:
     ).sort(group_keys).with_row_index("_g")
     if both.is_empty():
         return
-    left = left.join(both, on=group_keys, how="inner", nulls_equal=True, maintain_order="left")
-    right = right.join(both, on=group_keys, how="inner", nulls_equal=True,
-                       maintain_order="left")
+    # NOTE: sorted by relation, so that the twins of an identity pair up row by row.
+    left = left.join(both, on=group_keys, how="inner", nulls_equal=True).sort("_g", "_row")
+    right = right.join(both, on=group_keys, how="inner", nulls_equal=True).sort("_g", "_row")
     n = both.height
     exact = np.full(n, balance.sense == "==")
     if balance.complete is not None and balance.sense == "==":
@@ -537,7 +537,9 @@ def _add_balance(b: _Builder, balance: Balance) -> None:
     b.add(balance.name, np.concatenate(rel), np.concatenate(var), np.concatenate(coef),
           np.where(exact, 0.0, -np.inf), np.zeros(n))
     if balance.identity:
-        b.twins.append((np.concatenate(var[:1]), np.concatenate(var[1:2])))
+        if left.height != n or right.height != n:
+            raise ValueError(f"{balance.name}: an identity needs one row on each side per key")
+        b.twins.append((var[0], var[1]))
 
 
 def _add_within(b: _Builder, within: Within) -> None:
