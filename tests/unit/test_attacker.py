@@ -142,8 +142,9 @@ def test_suppression_reasons_pin_primary_cells_and_are_not_published() -> None:
     assert _pins({TEAM: old}, {TEAM: truth}).is_empty()  # without the reasons: [0, 10]
     released = release_tables({TEAM: truth}, threshold=10, round_to=None)
     assert "suppression_reason" not in released[TEAM].table.columns
-    assert released[TEAM].controlled["suppression_reason"].to_list()[:2] == [
-        None, None] or "primary" in released[TEAM].controlled["suppression_reason"].to_list()
+    # the warehouse copy keeps them (rows ALL, T1, T2)
+    assert released[TEAM].controlled["suppression_reason"].to_list() == [
+        None, "primary", "secondary"]
 
 
 def _outcome(hits: dict[str, tuple[int, int]]) -> pl.DataFrame:
