@@ -257,8 +257,7 @@ def declare_relations(tables: Mapping[str, pl.DataFrame], *, reference: str,
     (``assets.attacker``), besides each spec's own margins, periods and row relations.
 
     * the same count published twice: team_residents and area_residents rows; the team
-      table's cells (default benchmark, whole range) in the repeat-checks table; a team's
-      unlinked queries in the data-suitability table;
+      table's cells (default benchmark, whole range) in the repeat-checks table;
     * totals published elsewhere: queries with and without a filled-in hit field in the outcome
       table add up to the team table's count; a team's linked queries over all origins are the
       data-suitability table's linked rows over the period's months;
@@ -322,13 +321,6 @@ def declare_relations(tables: Mapping[str, pl.DataFrame], *, reference: str,
                  (("benchmark", ("team_residents",)),)),
             Side("out_data_suitability", ("rows_linked",), ("query_type", "team_code")),
             complete="origin", months_within=("period_start", "period_end", "month")))
-        balances.append(Balance(
-            "out_data_suitability: valid rows not linked are the team's unlinked queries",
-            Side(TEAM, ("unlinked_count",), ("query_type", "team_code"),
-                 (("benchmark", ("team_residents",)), ("origin", (reference,)))),
-            Side("out_data_suitability", ("rows_valid", "-rows_linked"),
-                 ("query_type", "team_code")),
-            months_within=("period_start", "period_end", "month")))
         within.append(Within(
             "out_veil_of_darkness: within the plate queries of the origin",
             Side("out_veil_of_darkness", ("group_count",), ("team_code", "origin")),
