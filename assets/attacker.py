@@ -14,7 +14,7 @@ each period), and can solve linear programmes. This module is that attacker, in 
    next to public populations is a linear relation between two counts, widened by the published
    precision).
 2. :func:`attack` solves, per connected component of the relation graph, linear programmes
-   (``scipy.optimize.linprog``, HiGHS) for the feasible interval ``[low, high]`` of every
+   (HiGHS through ``highspy``, one model per component) for the feasible interval ``[low, high]`` of every
    suppressed count, rounded inwards to integers. A count is **pinned** when ``high − low`` is
    below the threshold or the interval lies inside ``1..threshold − 1``.
 
@@ -39,17 +39,16 @@ References
 from __future__ import annotations
 
 import hashlib
-import math
 import re
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
+import highspy
 import numpy as np
 import polars as pl
 import scipy.sparse as sparse
-from scipy.optimize import linprog
 from scipy.sparse.csgraph import connected_components
 
 from assets.disclosure import DisclosureSpec
@@ -405,6 +404,11 @@ def _add_periods(b: _Builder, name: str, spec: DisclosureSpec) -> None:
         _add_parts(b, name, spec, f"{name}: period {outer} ⊇ {'+'.join(inners)}", outer_rows,
                    group, inner_rows, sums_exact=complete & exact, persons_add=False,
                    persons_at_most_sum=complete & exact)
+        if exact and len(inners) == 1:
+            for column in spec.published_counts:
+                if b.has(name, column):
+                    b.twins.append((b.vars_of(name, column, outer_rows[group]),
+                                    b.vars_of(name, column, inner_rows)))
 
 
 def _months(label: str) -> tuple[str, str] | None:
@@ -431,7 +435,8 @@ def period_relations(labels: Sequence[str]) -> list[tuple[str, list[str], bool]]
     when the year itself is not a candidate): its count is at least their sum, and exactly
     their sum when they cover every month of it (``exact``); every label inside another is also
     related to it alone (``outer ≥ inner``; ``exact`` False), so containment holds even when the
-    cover is incomplete.
+    cover is incomplete. Two labels of the same months (``2025`` and ``2025-01..2025-12``) are
+    one count: ``(first, [second], True)``.
     """
     spans = {label: _months(label) for label in labels}
     spans = {k: v for k, v in spans.items() if v is not None}
@@ -444,6 +449,9 @@ def period_relations(labels: Sequence[str]) -> list[tuple[str, list[str], bool]]
     month_sets = {k: set(months_of(v)) for k, v in spans.items()}
     relations: list[tuple[str, list[str], bool]] = []
     for outer, months in sorted(month_sets.items()):
+        # NOTE: two labels of the same months (a range that is one calendar year) are one count.
+        relations += [(outer, [twin], True) for twin, s in sorted(month_sets.items())
+                      if twin > outer and s == months]
         inside = [k for k, s in month_sets.items() if k != outer and s <= months and s != months]
         # NOTE: greedy disjoint cover, largest parts first (year, then quarter, then month).
         cover: list[str] = []
@@ -504,6 +512,10 @@ def _add_balance(b: _Builder, balance: Balance) -> None:
     if balance.months_within is not None:
         start, end, month = balance.months_within
         group_keys += [start, end]
+        # NOTE: two period labels may cover the same months (a range that is one year).
+        label = b.decl.specs[left_t].period_dimension
+        if label is not None and label in left.columns:
+            group_keys.append(label)
         periods = left.select(*group_keys).unique()
         right = right.join(periods, on=keys, how="inner", nulls_equal=True,
                            maintain_order="left_right").filter(
@@ -991,38 +1003,47 @@ class _Outcome:
 def _solve_component(matrix: sparse.csr_matrix, low: np.ndarray, high: np.ndarray,
                      lower: np.ndarray, upper: np.ndarray, protected: np.ndarray, threshold: int,
                      true: np.ndarray | None) -> _Outcome:
-    """Intervals of the protected variables of one component (witnesses first)."""
+    """Intervals of the protected variables of one component: witnesses first, then a pair of
+    programmes for each count no witness certifies.
+
+    A count is certified (not pinned) when two feasible points differ in it by at least the
+    threshold, the lower end taken as at least 1 so that the implication persons ≥ 1 cannot
+    undo the certificate. The first point (the anchor) is the true counts when the defender
+    passes them, else the optimum of the first programme. Each further witness pushes the
+    counts not yet certified as far up (then down) as a certificate needs and no further:
+    capped that way, one programme certifies many counts instead of sending one to the cap.
+    """
     solver = _ComponentSolver(matrix, low, high, lower, upper)
     n = len(lower)
     prot = np.flatnonzero(protected)
-    seen_low, seen_high = np.full(n, np.inf), np.full(n, -np.inf)
-    if true is not None and not np.isnan(true).any():
-        seen_low, seen_high = true.copy(), true.copy()
     objective = np.zeros(n)
     objective[prot] = 1.0
-    programmes = 0
-    for sign in (1.0, -1.0):
-        solution = solver.solve(sign * objective)
-        programmes += 1
-        if solution is None:
-            return _Outcome(None, None, None, {}, programmes)
-        seen_low = np.minimum(seen_low, solution.x)
-        seen_high = np.maximum(seen_high, solution.x)
+    first = solver.solve(objective)
+    if first is None:
+        return _Outcome(None, None, None, {}, solver.programmes)
+    anchor = true.copy() if true is not None and not np.isnan(true).any() else first.x
+    seen_low = np.minimum(anchor, first.x)
+    seen_high = np.maximum(anchor, first.x)
+
     def certified() -> np.ndarray:
-        # NOTE: certified when even the witnesses span the threshold; the lower end is taken
-        # as at least 1 so that the implication persons ≥ 1 cannot undo the certificate.
         low_ = np.maximum(np.ceil(seen_low - _TOLERANCE), 1.0)
         return np.floor(seen_high + _TOLERANCE) - low_ >= threshold
 
-    # NOTE: more witnesses while they pay: the smallest and largest sum of the counts not yet
-    # certified, as long as each pair certifies at least a fifth of them.
+    # NOTE: up to max(anchor, 1) + threshold and down to anchor − threshold suffices; a
+    # round of witnesses is repeated while it certifies at least a fifth of the open counts.
+    up_to = np.minimum(upper, np.ceil(np.maximum(anchor, 1.0)) + threshold)
+    down_to = np.maximum(lower, np.floor(anchor) - threshold)
     open_ = prot[~certified()[prot]]
-    while len(open_) > 4:
+    while len(open_) > 0:
         objective = np.zeros(n)
         objective[open_] = 1.0
-        for sign in (1.0, -1.0):
-            solution = solver.solve(sign * objective)
-            programmes += 1
+        for sign in (-1.0, 1.0):
+            bounded_lower, bounded_upper = lower.copy(), upper.copy()
+            if sign < 0:
+                bounded_upper[open_] = up_to[open_]
+            else:
+                bounded_lower[open_] = down_to[open_]
+            solution = solver.solve(sign * objective, bounded_lower, bounded_upper)
             if solution is not None:
                 seen_low = np.minimum(seen_low, solution.x)
                 seen_high = np.maximum(seen_high, solution.x)
@@ -1033,17 +1054,16 @@ def _solve_component(matrix: sparse.csr_matrix, low: np.ndarray, high: np.ndarra
     result_low, result_high = np.full(n, np.nan), np.full(n, np.nan)
     exact = np.zeros(n, dtype=bool)
     binding: dict[int, np.ndarray] = {}
-    for i in prot:
-        if math.floor(seen_high[i] + _TOLERANCE) - max(math.ceil(seen_low[i] - _TOLERANCE),
-                                                       1) >= threshold:
-            result_low[i], result_high[i] = seen_low[i], seen_high[i]
+    for i in prot[~certified()[prot]]:
+        # NOTE: the optima of earlier counts' programmes are witnesses for the later ones.
+        if np.floor(seen_high[i] + _TOLERANCE) - max(np.ceil(seen_low[i] - _TOLERANCE),
+                                                     1.0) >= threshold:
             continue
         bounds, rows = [], []
         for sign in (1.0, -1.0):
             unit = np.zeros(n)
             unit[i] = sign
             solution = solver.solve(unit)
-            programmes += 1
             if solution is None:
                 bounds.append(np.nan)
                 continue
@@ -1054,7 +1074,9 @@ def _solve_component(matrix: sparse.csr_matrix, low: np.ndarray, high: np.ndarra
         exact[i] = True
         result_low[i], result_high[i] = bounds
         binding[i] = np.unique(np.concatenate(rows)) if rows else np.zeros(0, dtype=np.int64)
-    return _Outcome(result_low, result_high, exact, binding, programmes)
+    witnessed = prot[~exact[prot]]
+    result_low[witnessed], result_high[witnessed] = seen_low[witnessed], seen_high[witnessed]
+    return _Outcome(result_low, result_high, exact, binding, solver.programmes)
 
 
 def _members(labels: np.ndarray, n: int) -> list[np.ndarray]:
@@ -1070,37 +1092,51 @@ class _Solution:
 
 
 class _ComponentSolver:
-    """One component's programme: ``low ≤ A x ≤ high``, ``lower ≤ x ≤ upper``."""
+    """One component's programme ``low ≤ A x ≤ high``, ``lower ≤ x ≤ upper``, kept in one
+    HiGHS model: each solve changes only the objective (and column bounds), so the simplex
+    starts from the previous optimal basis instead of from scratch."""
 
     def __init__(self, matrix: sparse.csr_matrix, low: np.ndarray, high: np.ndarray,
                  lower: np.ndarray, upper: np.ndarray):
         # NOTE: rows scaled to unit largest coefficient: ratio rows carry populations (~1e5).
         scale = np.asarray(abs(matrix).max(axis=1).todense()).ravel()
         scale[scale == 0] = 1.0
-        inverse = sparse.diags(1.0 / scale)
-        matrix = inverse @ matrix
-        low, high = low / scale, high / scale
-        equal = np.isclose(low, high, rtol=0, atol=1e-12) & np.isfinite(low)
-        self.eq_rows = np.flatnonzero(equal)
-        upper_rows = np.flatnonzero(~equal & np.isfinite(high))
-        lower_rows = np.flatnonzero(~equal & np.isfinite(low))
-        self.ub_rows = np.concatenate([upper_rows, lower_rows])
-        self.A_eq = matrix[self.eq_rows] if len(self.eq_rows) else None
-        self.b_eq = high[self.eq_rows] if len(self.eq_rows) else None
-        self.A_ub = sparse.vstack([matrix[upper_rows], -matrix[lower_rows]]).tocsr() if len(
-            self.ub_rows) else None
-        self.b_ub = np.concatenate([high[upper_rows], -low[lower_rows]]) if len(
-            self.ub_rows) else None
-        self.bounds = np.column_stack([lower, upper])
+        matrix = (sparse.diags(1.0 / scale) @ matrix).tocsc()
+        matrix.sort_indices()
+        self.n = matrix.shape[1]
+        self.lower, self.upper = lower.astype(float), upper.astype(float)
+        lp = highspy.HighsLp()
+        lp.num_col_, lp.num_row_ = matrix.shape[1], matrix.shape[0]
+        lp.col_cost_ = np.zeros(self.n)
+        lp.col_lower_, lp.col_upper_ = self.lower, self.upper
+        lp.row_lower_, lp.row_upper_ = low / scale, high / scale
+        lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
+        lp.a_matrix_.num_col_, lp.a_matrix_.num_row_ = matrix.shape[1], matrix.shape[0]
+        lp.a_matrix_.start_ = matrix.indptr.astype(np.int32)
+        lp.a_matrix_.index_ = matrix.indices.astype(np.int32)
+        lp.a_matrix_.value_ = matrix.data.astype(float)
+        self.highs = highspy.Highs()
+        self.highs.setOptionValue("output_flag", False)
+        self.highs.setOptionValue("threads", 1)
+        self.highs.passModel(lp)
+        self.columns = np.arange(self.n, dtype=np.int32)
+        self.bounds = (self.lower, self.upper)
+        self.programmes = 0
 
-    def solve(self, objective: np.ndarray) -> _Solution | None:
-        result = linprog(objective, A_ub=self.A_ub, b_ub=self.b_ub, A_eq=self.A_eq,
-                         b_eq=self.b_eq, bounds=self.bounds, method="highs")
-        if result.status != 0:
+    def solve(self, objective: np.ndarray, lower: np.ndarray | None = None,
+              upper: np.ndarray | None = None) -> _Solution | None:
+        """Minimise ``objective · x`` (within other column bounds when given)."""
+        lower = self.lower if lower is None else lower
+        upper = self.upper if upper is None else upper
+        if lower is not self.bounds[0] or upper is not self.bounds[1]:
+            self.highs.changeColsBounds(self.n, self.columns, lower, upper)
+            self.bounds = (lower, upper)
+        self.highs.changeColsCost(self.n, self.columns, objective.astype(float))
+        self.highs.run()
+        self.programmes += 1
+        if self.highs.getModelStatus() != highspy.HighsModelStatus.kOptimal:
             return None
-        binding = []
-        if self.A_eq is not None:
-            binding.append(self.eq_rows[np.abs(result.eqlin.marginals) > 1e-9])
-        if self.A_ub is not None:
-            binding.append(self.ub_rows[np.abs(result.ineqlin.marginals) > 1e-9])
-        return _Solution(result.x, np.concatenate(binding) if binding else np.zeros(0, int))
+        solution = self.highs.getSolution()
+        dual = np.asarray(solution.row_dual)
+        return _Solution(np.asarray(solution.col_value),
+                         np.flatnonzero(np.abs(dual) > 1e-9))

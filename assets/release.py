@@ -13,6 +13,7 @@ docs/publication.md explains it for readers.
 from __future__ import annotations
 
 import json
+import re
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -170,6 +171,9 @@ THEME_KEYS = ("period", "query_type", "benchmark", "team_code", "origin")
 """The keys a theme cell shares with the team table (the theme aside): a theme's quarter is
 compared with the team table's same quarter."""
 
+CELL_KEYS = ("query_type", "benchmark", "team_code", "origin")
+"""The keys of a cell of the team table within one period (theme and period aside)."""
+
 SHARED_KEYS = ("query_type", "team_code", "origin")
 """Tables whose cells are the team table's cells (default benchmark) under another statistic:
 a cell hidden in the team table is hidden in them too, or its count could be rebuilt from them."""
@@ -223,13 +227,15 @@ def flag_theme_differences(themes: pl.DataFrame, teams: pl.DataFrame, *, thresho
     """
     counts = {"_persons": pl.col("person_count"), "_queries": pl.col("query_count")}
     names = pl.DataFrame({"theme": themes["theme"].unique().sort()})
-    enclosing = [teams.select(*THEME_KEYS, **counts).join(names, how="cross")]
+    # NOTE: tables of one period may come without period labels.
+    shared = [k for k in THEME_KEYS if k in themes.columns and k in teams.columns]
+    enclosing = [teams.select(*shared, **counts).join(names, how="cross")]
     enclosing += [
         themes.filter(pl.col("theme") == outer).select(
-            pl.lit(inner).alias("theme"), *THEME_KEYS, **counts)
+            pl.lit(inner).alias("theme"), *shared, **counts)
         for inner, outer in nested
     ]
-    keys = ["theme", *THEME_KEYS]
+    keys = ["theme", *shared]
     enclosing = [frame.select(*keys, *counts) for frame in enclosing]
 
     def small(difference: pl.Expr) -> pl.Expr:
@@ -272,6 +278,9 @@ def declare_relations(tables: Mapping[str, pl.DataFrame], *, reference: str,
     within: list[Within] = []
     ratios: list[Ratio] = []
     cells = ("query_count", "person_count", "unlinked_count")
+    # NOTE: a theme cell lies within the same cell of every period that contains its own (a
+    # theme's quarter within the team table's quarter, year and range).
+    periods = (("period_start", "period_end"), ("period_start", "period_end"))
     team = tables.get(TEAM)
     for name in (TEAM, THEMATIC):
         if name not in tables:
@@ -306,6 +315,12 @@ def declare_relations(tables: Mapping[str, pl.DataFrame], *, reference: str,
         start, end = team["period_start"].min(), team["period_end"].max()
         whole = (("benchmark", ("team_residents",)), ("period_start", (start,)),
                  ("period_end", (end,)))
+        if "period" in team.columns:
+            # NOTE: a range that is one calendar year has two labels with the same counts
+            # (period relations make them one); the range's label stands for both.
+            labels = team.filter((pl.col("period_start") == start) & (pl.col("period_end") == end))[
+                "period"].unique().sort(descending=True).to_list()
+            whole = (*whole, ("period", tuple(labels[:1])))
         for column in ("query_count", "person_count"):
             balances.append(Balance(
                 f"out_repeat_checks: {column} is the team table's", 
@@ -326,16 +341,14 @@ def declare_relations(tables: Mapping[str, pl.DataFrame], *, reference: str,
             Side("out_veil_of_darkness", ("group_count",), ("team_code", "origin")),
             Side(TEAM, ("query_count",), ("team_code", "origin"),
                  (*whole, ("query_type", ("plate",))))))
-        periods = (("period_start", "period_end"), ("period_start", "period_end"))
         within.append(Within(f"{THEMATIC}: a theme within the team table",
-                             Side(THEMATIC, cells, THEME_KEYS), Side(TEAM, cells, THEME_KEYS),
+                             Side(THEMATIC, cells, CELL_KEYS), Side(TEAM, cells, CELL_KEYS),
                              periods))
     for inner, outer in list_nested_themes(themes):
         within.append(Within(
             f"{THEMATIC}: theme {inner} within theme {outer}",
-            Side(THEMATIC, cells, THEME_KEYS, (("theme", (inner,)),)),
-            Side(THEMATIC, cells, THEME_KEYS, (("theme", (outer,)),)),
-            (("period_start", "period_end"), ("period_start", "period_end"))))
+            Side(THEMATIC, cells, CELL_KEYS, (("theme", (inner,)),)),
+            Side(THEMATIC, cells, CELL_KEYS, (("theme", (outer,)),)), periods))
     ratios += [
         Ratio("out_outcome_test", "hit_rate", (Term("hit_count"),), (Term("query_count"),)),
         Ratio("out_repeat_checks", "queries_per_person", (Term("query_count"),),
@@ -575,23 +588,41 @@ def control_release(truth: Mapping[str, pl.DataFrame], specs: Mapping[str, Discl
     return released
 
 
+TRENDS_OVER_EVERY_PERIOD = ("trend_per_year",)
+"""Comparisons of out_team_trends fitted to every period from `period_from` to `period_to`
+(the others compare those two periods only)."""
+
+
 def follow_periods(trends: pl.DataFrame, team: pl.DataFrame, *, reference: str) -> pl.DataFrame:
-    """Trend rows flagged `is_suppressed` when the team table hides a cell they compare: the
-    row's own cell or the reference origin's, at `period_from` or at `period_to` (a change
-    between periods is derived from all four)."""
+    """Trend rows flagged `is_suppressed` when the team table hides a cell they are derived
+    from: the row's own cell or the reference origin's, at `period_from` and `period_to`, and
+    for a trend over every period (`TRENDS_OVER_EVERY_PERIOD`) at each quarter in between. A
+    cell the team table does not have counts as hidden."""
     keys = ["query_type", "benchmark", "team_code"]
     hidden = team.select(*keys, "origin", "period", _hidden=pl.col(SUPPRESSED_COLUMN))
     reference_hidden = hidden.filter(pl.col("origin") == reference).drop("origin")
-    flagged = trends
-    for side in ("period_from", "period_to"):
-        flagged = flagged.join(hidden.rename({"period": side, "_hidden": "_own"}),
-                               on=[*keys, "origin", side], how="left", maintain_order="left")
-        flagged = flagged.join(reference_hidden.rename({"period": side, "_hidden": "_ref"}),
-                               on=[*keys, side], how="left", maintain_order="left")
-        flagged = flagged.with_columns(
-            (pl.col(SUPPRESSED_COLUMN) | pl.col("_own").fill_null(True)
-             | pl.col("_ref").fill_null(True)).alias(SUPPRESSED_COLUMN)).drop("_own", "_ref")
-    return flagged
+    quarters = pl.DataFrame({"period": sorted(
+        q for q in team.get_column("period").unique().drop_nulls()
+        if re.fullmatch(r"\d{4}-Q[1-4]", q))}, schema={"period": pl.String})
+    indexed = trends.with_row_index("_trend")
+    cell = ["_trend", *keys, "origin"]
+    uses = pl.concat([
+        indexed.select(*cell, period=pl.col("period_from")),
+        indexed.select(*cell, period=pl.col("period_to")),
+        indexed.filter(pl.col("comparison").is_in(TRENDS_OVER_EVERY_PERIOD))
+        .join(quarters, how="cross")
+        .filter(pl.col("period").is_between(pl.col("period_from"), pl.col("period_to")))
+        .select(*cell, "period"),
+    ])
+    derived_hidden = (
+        uses.join(hidden, on=[*keys, "origin", "period"], how="left")
+        .join(reference_hidden.rename({"_hidden": "_ref"}), on=[*keys, "period"], how="left")
+        .group_by("_trend").agg(_any=(pl.col("_hidden").fill_null(True)
+                                      | pl.col("_ref").fill_null(True)).any()))
+    return (indexed.join(derived_hidden, on="_trend", how="left", maintain_order="left")
+            .with_columns((pl.col(SUPPRESSED_COLUMN) | pl.col("_any").fill_null(True))
+                          .alias(SUPPRESSED_COLUMN))
+            .drop("_trend", "_any"))
 
 
 def _control(truth: Mapping[str, pl.DataFrame], forced: Mapping[str, np.ndarray],
@@ -607,8 +638,9 @@ def _control(truth: Mapping[str, pl.DataFrame], forced: Mapping[str, np.ndarray]
         if name == TRENDS and TEAM in controlled:
             table = follow_periods(table, controlled[TEAM], reference=reference)
         if name in FOLLOWS_TEAM_TABLE and team_hidden is not None:
-            # NOTE: the other tables count all linked queries of a team, as the default
-            # benchmark does; a cell hidden under any benchmark is hidden there.
+            # NOTE: the other tables count all linked queries of a team over the whole range,
+            # as the default benchmark does; a range cell hidden under any benchmark is hidden
+            # there (a hidden quarter is not: the range is a count of its own).
             table = table.join(team_hidden, on=list(SHARED_KEYS), how="left",
                                maintain_order="left").with_columns(
                 (pl.col(SUPPRESSED_COLUMN) | pl.col("_team").fill_null(False))
@@ -616,8 +648,11 @@ def _control(truth: Mapping[str, pl.DataFrame], forced: Mapping[str, np.ndarray]
         controlled[name] = apply_disclosure_control(table, specs[name], threshold=threshold,
                                                     round_to=round_to)
         if name == TEAM:
-            team_hidden = controlled[name].group_by(list(SHARED_KEYS)).agg(
-                _team=pl.col(SUPPRESSED_COLUMN).any())
+            team = controlled[name]
+            team_hidden = team.filter(
+                (pl.col("period_start") == team["period_start"].min())
+                & (pl.col("period_end") == team["period_end"].max())
+            ).group_by(list(SHARED_KEYS)).agg(_team=pl.col(SUPPRESSED_COLUMN).any())
     return controlled
 
 
