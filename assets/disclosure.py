@@ -50,7 +50,7 @@ References
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import polars as pl
@@ -80,8 +80,17 @@ class Margin:
     dimension: str
     total: object
     members: tuple[object, ...] | None = None
+    where: tuple[tuple[str, tuple], ...] = ()
+    """Only rows whose column holds one of the listed values: ``(("benchmark", ("a", "b")),)``."""
+    at_least: bool = False
+    """The total holds at least the sum of its members (the members are disjoint parts of it,
+    but not all of it), e.g. resident-only queries: queries of residents in their own team's
+    area, against queries of residents anywhere in the covered area."""
+    person_attribute: bool = False
+    """The dimension is an attribute of the person (origin): distinct persons add up along it."""
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "where", tuple((c, tuple(v)) for c, v in self.where))
         if self.members is not None:
             object.__setattr__(self, "members", tuple(self.members))
             if self.total in self.members:
@@ -119,6 +128,39 @@ class DisclosureSpec:
         identical across them.
     passthrough_columns
         Descriptive, non-disclosive columns kept on suppressed rows (a team name, a label).
+    public_columns
+        Counts the public knows from elsewhere (CBS populations): the attacker model
+        (``assets.attacker``) takes them as known even on suppressed rows.
+    distinct_counts
+        Counts of distinct persons: along a margin the total is at least every member and at
+        most their sum (their sum, when the margin runs over a person attribute).
+    monotone_counts
+        Counts that only grow with the set of queries (persons queried twice or more): the
+        total of a margin is at least every member.
+    row_relations
+        ``(smaller, sense, larger)`` within every row: Σ smaller ≤ (or ==) Σ larger.
+    repeated_counts
+        ``(column, dimension)``: the count is one value repeated on every row that differs only
+        in `dimension` (a team's unlinked queries on each origin's row).
+    positive_with
+        ``(column, partner)``: column ≥ 1 whenever partner ≥ 1 (persons of queries).
+    period_dimension
+        A key column of period labels (``2025-Q3``, ``2025``, ``2025-01..2026-06``): quarters
+        add up to their year, every period lies within the range (``assets.attacker``).
+    reference_dimension
+        The key column of the reference value (origin) of ratio estimates.
+    reference_estimates
+        Estimate columns that also use the reference row (same keys, reference value in
+        `reference_dimension`): hidden when that row is suppressed.
+    q_values
+        ``(q column, p column)``: Benjamini–Hochberg q-values, recomputed in publication over
+        the published p-values only (per value of `q_value_family` columns), so that no q-value
+        depends on a hidden p-value.
+    q_value_family
+        Key columns that separate families of tests (the theme).
+    pooled_estimates
+        Estimate columns that use every member row of their margin groups (a mean over teams,
+        a shrunk estimate): hidden on every row of a group with a suppressed member.
     """
 
     key_columns: tuple[str, ...]
@@ -130,9 +172,29 @@ class DisclosureSpec:
     margins: tuple[Margin, ...] = field(default=())
     linked_dimensions: tuple[str, ...] = ()
     passthrough_columns: tuple[str, ...] = ()
+    public_columns: tuple[str, ...] = ()
+    distinct_counts: tuple[str, ...] = ()
+    monotone_counts: tuple[str, ...] = ()
+    row_relations: tuple[tuple[tuple[str, ...], str, tuple[str, ...]], ...] = ()
+    positive_with: tuple[tuple[str, str], ...] = ()
+    repeated_counts: tuple[tuple[str, str], ...] = ()
+    period_dimension: str | None = None
+    reference_dimension: str = "origin"
+    reference_estimates: tuple[str, ...] = ()
+    pooled_estimates: tuple[str, ...] = ()
+    q_values: tuple[tuple[str, str], ...] = ()
+    q_value_family: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         set_ = lambda name, value: object.__setattr__(self, name, value)  # noqa: E731
+        for name in ("public_columns", "distinct_counts", "monotone_counts",
+                     "reference_estimates", "pooled_estimates"):
+            set_(name, tuple(getattr(self, name)))
+        set_("row_relations", tuple((tuple(a), str(s), tuple(b)) for a, s, b in self.row_relations))
+        set_("positive_with", tuple((str(a), str(b)) for a, b in self.positive_with))
+        set_("repeated_counts", tuple((str(a), str(b)) for a, b in self.repeated_counts))
+        set_("q_values", tuple((str(a), str(b)) for a, b in self.q_values))
+        set_("q_value_family", tuple(self.q_value_family))
         set_("key_columns", tuple(self.key_columns))
         set_("event_counts", tuple(self.event_counts))
         set_("complements", tuple((str(n), str(d)) for n, d in self.complements))
@@ -161,6 +223,22 @@ class DisclosureSpec:
         for dimension in [m.dimension for m in self.margins] + list(self.linked_dimensions):
             if dimension not in self.key_columns:
                 raise ValueError(f"dimension {dimension!r} is not a key column")
+        counts = set(self.published_counts)
+        for role in ("public_columns", "distinct_counts", "monotone_counts"):
+            stray = sorted(set(getattr(self, role)) - counts)
+            if stray:
+                raise ValueError(f"{role} must be count columns: {stray}")
+        estimates = set(self.estimate_columns) | set(self.passthrough_columns)
+        for role in ("reference_estimates", "pooled_estimates"):
+            stray = sorted(set(getattr(self, role)) - estimates)
+            if stray:
+                raise ValueError(f"{role} must be estimate columns: {stray}")
+        for a, sense, b in self.row_relations:
+            if sense not in ("<=", "=="):
+                raise ValueError(f"row relation sense must be '<=' or '==', not {sense!r}")
+            stray = sorted(set(a + b) - counts)
+            if stray:
+                raise ValueError(f"row relations must name count columns: {stray}")
 
     @property
     def published_counts(self) -> tuple[str, ...]:
@@ -191,53 +269,76 @@ class DisclosureSpec:
         """Drop optional count, estimate and pass-through columns absent from `columns`.
 
         Key, person, event and complement columns are never dropped: without them the rules
-        cannot be applied, so their absence stays an error.
+        cannot be applied, so their absence stays an error. The one exception is the period
+        dimension: a table of one period has no period labels.
         """
         present = set(columns)
-        return DisclosureSpec(
-            key_columns=self.key_columns,
-            person_count=self.person_count,
-            event_counts=self.event_counts,
-            complements=self.complements,
-            count_columns=tuple(c for c in self.count_columns if c in present),
-            estimate_columns=tuple(c for c in self.estimate_columns if c in present),
-            margins=self.margins,
-            linked_dimensions=self.linked_dimensions,
-            passthrough_columns=tuple(c for c in self.passthrough_columns if c in present),
+        keys = tuple(k for k in self.key_columns
+                     if k in present or k != self.period_dimension)
+        kept = set(self.key_columns) | {self.person_count} | set(self.event_counts) | {
+            c for pair in self.complements for c in pair} | present
+
+        def keep(names: Iterable[str]) -> tuple[str, ...]:
+            return tuple(c for c in names if c in present)
+
+        return replace(
+            self,
+            key_columns=keys,
+            count_columns=keep(self.count_columns),
+            estimate_columns=keep(self.estimate_columns),
+            passthrough_columns=keep(self.passthrough_columns),
+            public_columns=keep(self.public_columns),
+            distinct_counts=keep(self.distinct_counts),
+            monotone_counts=keep(self.monotone_counts),
+            row_relations=tuple(r for r in self.row_relations if set(r[0] + r[2]) <= kept),
+            positive_with=tuple(p for p in self.positive_with if set(p) <= kept),
+            repeated_counts=tuple(p for p in self.repeated_counts if p[0] in kept),
+            q_values=tuple(p for p in self.q_values if set(p) <= present),
+            reference_estimates=keep(self.reference_estimates),
+            pooled_estimates=keep(self.pooled_estimates),
         )
 
 
+_RATIO_ESTIMATES = (
+    "rate_ratio", "rate_ratio_ci_low", "rate_ratio_ci_high",
+    "std_ratio", "std_ratio_ci_low", "std_ratio_ci_high",
+    "person_rate_ratio", "person_rate_ratio_ci_low", "person_rate_ratio_ci_high",
+    "p_value", "q_value",
+)
+_SHRUNK = ("shrunk_ratio", "shrunk_ci_low", "shrunk_ci_high")
+_ALL_SCOPE = ("team_residents", "area_residents")
+
 TEAM_DISPROPORTIONALITY_SPEC = DisclosureSpec(
+    # NOTE: `period` (issue 13) is dropped by restricted_to while the table lacks it.
     key_columns=("period", "period_start", "period_end", "query_type", "benchmark", "team_code",
                  "origin"),
     person_count="person_count",
     event_counts=("query_count",),
     # NOTE: population is a CBS count (already rounded to 5 by CBS); it is treated as a published
     # count so that a tiny origin group in a team's area is not published next to its rates.
+    # It is public (CBS publishes it), so the attacker model knows it on every row.
     count_columns=("population",),
-    estimate_columns=(
-        "queries_per_1000",
-        "rate_ratio",
-        "rate_ratio_ci_low",
-        "rate_ratio_ci_high",
-        "std_ratio",
-        "std_ratio_ci_low",
-        "std_ratio_ci_high",
-        "person_rate_ratio",
-        "person_rate_ratio_ci_low",
-        "person_rate_ratio_ci_high",
-        "p_value",
-        "q_value",
-        "shrunk_ratio",
-        "shrunk_ci_low",
-        "shrunk_ci_high",
-    ),
-    margins=(Margin("team_code", ALL_TEAMS),),
-    # NOTE: the interval method is a setting of the run, the same on every row.
+    public_columns=("population",),
+    # NOTE: person_rate_ratio* and interval_method come with issue 11; restricted_to drops
+    # them while the table lacks them.
+    estimate_columns=("queries_per_1000", *_RATIO_ESTIMATES, *_SHRUNK),
     passthrough_columns=("interval_method",),
+    # NOTE: the whole area is the sum of the teams for the all-queries benchmarks; under
+    # resident_only it holds residents queried anywhere in the area, so at least their sum.
+    margins=(
+        Margin("team_code", ALL_TEAMS, where=(("benchmark", _ALL_SCOPE),)),
+        Margin("team_code", ALL_TEAMS, where=(("benchmark", ("resident_only",)),), at_least=True),
+    ),
     # NOTE: team_residents and area_residents rows share one query count (only the population
     # differs), so a cell hidden under one benchmark must be hidden under all of them.
     linked_dimensions=("benchmark",),
+    distinct_counts=("person_count",),
+    row_relations=((("person_count",), "<=", ("query_count",)),),
+    positive_with=(("person_count", "query_count"),),
+    period_dimension="period",
+    reference_estimates=(*_RATIO_ESTIMATES, *_SHRUNK),
+    pooled_estimates=_SHRUNK,
+    q_values=(("q_value", "p_value"),),
 )
 """Spec of `out_team_disproportionality` (DESIGN.md §5). Use ``.restricted_to(frame.columns)``
 while the std_ratio, q_value or shrunk_* columns do not exist yet."""
@@ -270,9 +371,12 @@ def _build_structure(keys: Sequence[tuple], spec: DisclosureSpec) -> _Structure:
     groups: list[_Group] = []
     for m_index, margin in enumerate(spec.margins):
         d = spec.key_columns.index(margin.dimension)
+        scope = [(spec.key_columns.index(c), set(v)) for c, v in margin.where]
         totals: dict[tuple, int] = {}
         members: dict[tuple, list[int]] = {}
         for row, key in enumerate(keys):
+            if any(key[i] not in values for i, values in scope):
+                continue
             other = key[:d] + key[d + 1 :]
             value = key[d]
             if value == margin.total:
@@ -419,7 +523,7 @@ def _validate(frame: pl.DataFrame, spec: DisclosureSpec, threshold: int) -> None
         raise TypeError(f"{SUPPRESSED_COLUMN!r} must be Boolean")
 
 
-def _primary_expr(spec: DisclosureSpec, threshold: int) -> pl.Expr:
+def primary_expr(spec: DisclosureSpec, threshold: int) -> pl.Expr:
     """True where a row breaks a primary rule (see the module docstring)."""
     conditions: list[pl.Expr] = []
     if spec.person_count:
@@ -491,10 +595,10 @@ def apply_disclosure_control(
     if round_to is not None and round_to < 1:
         raise ValueError("round_to must be a positive integer")
     ordered = frame.sort(list(spec.key_columns), nulls_last=True, maintain_order=True)
-    primary_expr = _primary_expr(spec, threshold)
+    rule = primary_expr(spec, threshold)
     if SUPPRESSED_COLUMN in ordered.columns:
-        primary_expr = primary_expr | pl.col(SUPPRESSED_COLUMN).fill_null(False)
-    primary = ordered.with_columns(primary_expr.alias("_p")).get_column("_p").to_list()
+        rule = rule | pl.col(SUPPRESSED_COLUMN).fill_null(False)
+    primary = ordered.with_columns(rule.alias("_p")).get_column("_p").to_list()
     previous_reason = (
         ordered.get_column(REASON_COLUMN).to_list()
         if REASON_COLUMN in ordered.columns
@@ -535,7 +639,8 @@ def check_disclosure(
     linked dimensions are suppressed alike, and that no suppressed cell is determined exactly by
     the published totals. Messages name columns, margins and numbers of rows, never cell values.
     """
-    missing = _missing_columns(frame, spec) + [c for c in FLAG_COLUMNS if c not in frame.columns]
+    missing = _missing_columns(frame, spec) + (
+        [] if SUPPRESSED_COLUMN in frame.columns else [SUPPRESSED_COLUMN])
     if missing:
         return [f"columns are missing: {missing}"]
     violations: list[str] = []

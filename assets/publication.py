@@ -5,6 +5,7 @@ import dagster as dg
 import polars as pl
 
 from assets import frames, release
+from assets.atomic import write_parquet_atomic
 from assets.paths import is_synthetic_sample
 from assets.privacy import withhold_values
 from assets.provenance import code_version, fingerprint_files
@@ -12,7 +13,7 @@ from assets.report import ReportContext, ThemeSection, render_report
 from assets.resources import LandingZone, ThemesFile, Warehouse
 from assets.schema import QUERY_TYPES
 from assets.statistics import AnalysisConfig
-from assets.themes import list_nested_themes, load_themes
+from assets.themes import load_themes
 
 REPORT_NAME = "thematic_report.html"
 
@@ -61,10 +62,14 @@ def publication(
         "out_data_suitability": out_data_suitability,
     }
     themes = {t.name: t for t in load_themes(themes_file.resolve(landing.root))}
-    released = release.release_tables(tables, threshold=settings.disclosure_threshold,
-                                       round_to=settings.disclosure_round_to or None,
-                                       nested_themes=list_nested_themes(themes.values()),
-                                       reference=settings.reference)
+    rules = release.Rules(threshold=settings.disclosure_threshold,
+                          round_to=settings.disclosure_round_to or None,
+                          significant_digits=release.SIGNIFICANT_DIGITS,
+                          reference=settings.reference)
+    control: dict = {}
+    released = release.release_tables(tables, threshold=rules.threshold, round_to=rules.round_to,
+                                       reference=rules.reference, themes=tuple(themes.values()),
+                                       significant_digits=rules.significant_digits, log=control)
     team = released["out_team_disproportionality"].table
     period_start, period_end = team["period_start"].min(), team["period_end"].max()
     companion = {
@@ -75,8 +80,13 @@ def publication(
         "input_fingerprint": fingerprint_files(landing_files(landing.root)),
     }
     folder = warehouse.root / "publication"
-    written, check = release.write_checked_release(folder, released, companion,
-                                                   settings.disclosure_threshold)
+    written, check = release.write_checked_release(folder, released, companion, rules.threshold,
+                                                   rules=rules, themes=tuple(themes.values()))
+    # NOTE: the warehouse keeps each controlled table at full precision with the reason of every
+    # suppression, for analysts; publication/ has neither.
+    for name, item in released.items():
+        write_parquet_atomic(item.controlled, warehouse.root / "disclosure" / f"{name}.parquet",
+                             {"table": name})
     thematic = released.get("out_thematic_disproportionality")
     sections = []
     if thematic is not None:
@@ -116,6 +126,7 @@ def publication(
     yield dg.Output(manifest, metadata={
         "tables_published": len(released),
         "cells_suppressed": sum(r.suppressed_count for r in released.values()),
+        "disclosure_control": dg.MetadataValue.json(control),
         "report": dg.MetadataValue.path(str(report_path)),
     })
     yield dg.AssetCheckResult(check_name="published_tables_pass_disclosure_control", **check)

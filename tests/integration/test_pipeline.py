@@ -130,6 +130,27 @@ def test_publication_passes_disclosure_control(pipeline_run):
                 assert hidden[column].null_count() == hidden.height, (path.name, column)
 
 
+def test_the_attacker_model_pins_nothing_in_the_publication(pipeline_run):
+    """The whole publication of a sparse two-month panel against assets.attacker, with the
+    warehouse copies (full precision, reasons) as the true counts."""
+    from assets.attacker import Rules, attack
+    from assets.release import declare_relations, read_published, structural_zeros
+    from assets.paths import resolve_themes_file
+    from assets.themes import load_themes
+
+    published = read_published(pipeline_run.warehouse / "publication")
+    assert all("suppression_reason" not in t.columns for t in published.values())
+    truth = {n: pl.read_parquet(pipeline_run.warehouse / "disclosure" / f"{n}.parquet").drop(
+        "is_suppressed", "suppression_reason") for n in published}
+    themes = load_themes(resolve_themes_file("", pipeline_run.landing))
+    report = attack(published, declare_relations(truth, reference="NL", themes=themes),
+                    Rules(threshold=10, significant_digits=3), public=truth, truth=truth,
+                    structural=structural_zeros(truth, themes))
+    assert report.stats["suppressed_counts"] > 0
+    assert report.stats["pinned"] == 0
+    assert report.stats["inconsistent_components"] == 0
+
+
 def test_report_is_written_with_figures(pipeline_run):
     html = (pipeline_run.warehouse / "publication" / "thematic_report.html").read_text()
     assert html.count("<svg") >= 3

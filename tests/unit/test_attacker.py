@@ -1,0 +1,494 @@
+"""The attacker model (assets/attacker.py) against the release (assets/release.py).
+
+Each attack of issue 12 is written twice: the attacker pins the count on a publication made the
+old way (one table at a time, reasons and full-precision ratios published), and finds nothing on
+what `release_tables` / `control_release` publishes.
+"""
+
+from __future__ import annotations
+
+import itertools
+from datetime import date
+
+import hypothesis.strategies as st
+import numpy as np
+import polars as pl
+import pytest
+from hypothesis import HealthCheck, given, settings
+
+from assets.attacker import (
+    Balance,
+    Bound,
+    Declarations,
+    Rules,
+    Side,
+    Within,
+    attack,
+    derive_relations,
+    period_relations,
+)
+from assets.disclosure import DisclosureSpec, Margin, apply_disclosure_control
+from assets.release import (
+    SPECS,
+    TEAM,
+    THEMATIC,
+    control_release,
+    declare_relations,
+    publish,
+    read_published,
+    release_tables,
+    write_release,
+)
+from assets.themes import HourWindow, Theme
+
+START, END = date(2025, 1, 1), date(2025, 12, 31)
+OLD = Rules(threshold=10, significant_digits=None)
+"""The rules of the publication before issue 12: full-precision estimates."""
+
+
+def _team(cells: dict[tuple[str, str], tuple[int, int]], *,
+          benchmarks: tuple[str, ...] = ("team_residents",), population: int = 1000,
+          theme: str | None = None) -> pl.DataFrame:
+    """Team table rows (persons, queries) per (team, origin), ALL summed, rate ratio vs NL."""
+    rows = dict(cells)
+    for origin in sorted({o for _, o in cells}):
+        members = [v for (t, o), v in cells.items() if o == origin]
+        rows[("ALL", origin)] = (sum(p for p, _ in members), sum(q for _, q in members))
+    frame = pl.DataFrame([
+        {"period_start": START, "period_end": END, "query_type": "person", "benchmark": b,
+         "team_code": t, "origin": o, "person_count": p, "query_count": q,
+         "population": population * (2 if o == "NL" else 1)}
+        for b in benchmarks for (t, o), (p, q) in rows.items()])
+    reference = frame.filter(pl.col("origin") == "NL").select(
+        "benchmark", "team_code", _rq="query_count", _rp="population")
+    frame = frame.join(reference, on=["benchmark", "team_code"], how="left").with_columns(
+        rate_ratio=(pl.col("query_count") / pl.col("population"))
+        / (pl.col("_rq") / pl.col("_rp"))).drop("_rq", "_rp")
+    return frame if theme is None else frame.select(pl.lit(theme).alias("theme"), pl.all())
+
+
+def _old_way(table: pl.DataFrame, spec: DisclosureSpec, hidden: set[tuple] | None = None,
+             keys: tuple[str, ...] = ("team_code", "origin")) -> pl.DataFrame:
+    """One table controlled alone (optionally with given rows forced), reasons kept."""
+    if hidden:
+        table = table.with_columns(is_suppressed=pl.struct(list(keys)).map_elements(
+            lambda r: tuple(r.values()) in hidden, return_dtype=pl.Boolean))
+    return apply_disclosure_control(table, spec.restricted_to(table.columns))
+
+
+def _pins(published: dict[str, pl.DataFrame], truth: dict[str, pl.DataFrame],
+          rules: Rules = OLD, **extra) -> pl.DataFrame:
+    truth = {n: t.drop("is_suppressed", "suppression_reason", strict=False) for n, t in truth.items()}
+    declarations = declare_relations(truth, reference="NL", themes=extra.pop("themes", ()))
+    if "bounds" in extra:
+        declarations = Declarations(declarations.specs, declarations.balances,
+                                    declarations.within, declarations.ratios, extra.pop("bounds"))
+    report = attack(published, declarations, rules, public=truth, truth=truth)
+    return report.pinned.join(
+        pl.concat([t.select("team_code", "origin").with_row_index("row").with_columns(
+            table=pl.lit(n)) for n, t in published.items() if "origin" in t.columns]),
+        on=["table", "row"], how="left")
+
+
+def _published(released) -> dict[str, pl.DataFrame]:
+    return {n: r.table for n, r in released.items()}
+
+
+def _truth(released) -> dict[str, pl.DataFrame]:
+    return {n: r.controlled for n, r in released.items()}
+
+
+def _no_pins(released, themes=()) -> None:
+    truth = {n: t.drop("is_suppressed", "suppression_reason") for n, t in _truth(released).items()}
+    report = attack(_published(released), declare_relations(truth, reference="NL", themes=themes),
+                    Rules(threshold=10, significant_digits=3), public=truth, truth=truth)
+    assert report.stats["pinned"] == 0, report.pinned
+    assert report.stats["inconsistent_components"] == 0
+
+
+CELLS = {("T1", "NL"): (5, 8), ("T2", "NL"): (40, 60), ("T3", "NL"): (50, 90),
+         ("T1", "MA"): (30, 50), ("T2", "MA"): (30, 45), ("T3", "MA"): (40, 80)}
+
+
+def test_a_ratio_against_a_suppressed_reference_gives_the_reference_count_away() -> None:
+    truth = _team(CELLS)
+    old = _old_way(truth, SPECS[TEAM])
+    assert old.filter(pl.col("team_code") == "T1").select("origin", "is_suppressed").rows() == [
+        ("MA", False), ("NL", True)]
+    pins = _pins({TEAM: old}, {TEAM: truth})
+    # N_NL = N_MA · P_NL / (P_MA · RR_MA): exactly 8
+    assert ("T1", "NL", "query_count", 8.0, 8.0) in pins.select(
+        "team_code", "origin", "column", "low", "high").rows()
+    released = release_tables({TEAM: truth}, threshold=10, round_to=None)
+    table = released[TEAM].table
+    assert table.filter((pl.col("team_code") == "T1") & (pl.col("origin") == "MA"))[
+        "rate_ratio"].to_list() == [None]
+    _no_pins(released)
+
+
+def test_suppression_reasons_pin_primary_cells_and_are_not_published() -> None:
+    truth = _team({("T1", "NL"): (0, 0), ("T2", "NL"): (10, 10)}).drop("rate_ratio")
+    old = _old_way(truth, SPECS[TEAM])
+    assert old.filter(pl.col("team_code") != "ALL")["suppression_reason"].to_list() == [
+        "primary", "secondary"]
+    reason = pl.col("suppression_reason")
+    bounds = tuple(Bound(TEAM, c, pl.when(reason == "secondary").then(10),
+                         pl.when(reason == "primary").then(9))
+                   for c in ("person_count", "query_count"))
+    pinned = _pins({TEAM: old}, {TEAM: truth}, bounds=bounds)
+    # A + B = 10 with B secondary (≥ 10): B = 10 and A = 0
+    assert ("T1", "query_count", 0.0, 0.0) in pinned.select("team_code", "column", "low",
+                                                             "high").rows()
+    assert _pins({TEAM: old}, {TEAM: truth}).is_empty()  # without the reasons: [0, 10]
+    released = release_tables({TEAM: truth}, threshold=10, round_to=None)
+    assert "suppression_reason" not in released[TEAM].table.columns
+    # the warehouse copy keeps them (rows ALL, T1, T2)
+    assert released[TEAM].controlled["suppression_reason"].to_list() == [
+        None, "primary", "secondary"]
+
+
+def _outcome(hits: dict[str, tuple[int, int]]) -> pl.DataFrame:
+    rows = {**hits, "ALL": (sum(h for h, _ in hits.values()), sum(q for _, q in hits.values()))}
+    return pl.DataFrame({
+        "query_type": ["person"] * len(rows), "team_code": list(rows),
+        "origin": ["NL"] * len(rows), "query_count": [q for _, q in rows.values()],
+        "hit_count": [h for h, _ in rows.values()],
+        "hit_missing_count": [20 * (len(hits) if t == "ALL" else 1) for t in rows],
+        "hit_rate": [h / q for h, q in rows.values()],
+    })
+
+
+def test_small_sums_pin_hit_counts_of_a_margin() -> None:
+    truth = _outcome({"T1": (3, 40), "T2": (2, 40), "T3": (50, 200)})
+    old = _old_way(truth, SPECS["out_outcome_test"])
+    assert old.filter("is_suppressed")["team_code"].to_list() == ["T1", "T2"]
+    pins = _pins({"out_outcome_test": old}, {"out_outcome_test": truth})
+    # 3 + 2 = 55 − 50: both pinned to 0..5
+    assert set(pins.filter(pl.col("column") == "hit_count")["team_code"]) == {"T1", "T2"}
+    _no_pins(release_tables({"out_outcome_test": truth}, threshold=10, round_to=None))
+
+
+def _repeat(cells: dict[tuple[str, str], tuple[int, int]]) -> pl.DataFrame:
+    team = _team(cells)
+    return team.select("query_type", "team_code", "origin", "person_count", "query_count",
+                       share_queried_2plus=pl.lit(0.5), share_queried_5plus=pl.lit(0.25))
+
+
+def test_team_cells_are_carried_into_the_repeat_and_outcome_tables() -> None:
+    from assets.release import prepare_repeat_checks
+
+    cells = {k: (40, 80) for k in CELLS}
+    cells[("T1", "NL")] = (5, 8)
+    team, repeat = _team(cells), _repeat(cells)
+    hits = {k: (1 if k == ("T1", "NL") else 20) for k in cells}
+    outcome = pl.DataFrame([
+        {"query_type": "person", "team_code": t, "origin": o, "query_count": q - 5 * n,
+         "hit_count": h, "hit_missing_count": 5 * n}
+        for (t, o), (q, h, n) in {
+            **{k: (cells[k][1], hits[k], 1) for k in cells},
+            **{("ALL", o): (sum(cells[k][1] for k in cells if k[1] == o),
+                            sum(hits[k] for k in cells if k[1] == o), 3) for o in ("NL", "MA")},
+        }.items()])
+    old_team = _old_way(team, SPECS[TEAM])
+    hidden = set(old_team.filter("is_suppressed").select("team_code", "origin").rows())
+    assert hidden == {("T1", "NL"), ("T2", "NL")}
+    # a repeat table that hides only its own small cell publishes the team table's
+    # complementary cell (T2 NL), and with it T1 NL = ALL − T2 − T3
+    truth_repeat = prepare_repeat_checks(repeat)
+    small = (pl.col("team_code") == "T1") & (pl.col("origin") == "NL")
+    counts = SPECS["out_repeat_checks"].restricted_to(truth_repeat.columns).published_counts
+    old_repeat = truth_repeat.with_columns(
+        is_suppressed=small, **{c: pl.when(small).then(None).otherwise(pl.col(c)) for c in counts})
+    pins = _pins({TEAM: old_team, "out_repeat_checks": old_repeat},
+                 {TEAM: team, "out_repeat_checks": truth_repeat})
+    assert ("T1", "NL") in pins.filter(pl.col("table") == TEAM).select("team_code", "origin").rows()
+    released = release_tables({TEAM: team, "out_repeat_checks": repeat,
+                               "out_outcome_test": outcome}, threshold=10, round_to=None)
+    for name in ("out_repeat_checks", "out_outcome_test"):
+        carried = set(released[name].table.filter("is_suppressed").select(
+            "team_code", "origin").rows())
+        assert hidden <= carried, name
+    _no_pins(released)
+
+
+def test_a_cell_hidden_under_one_benchmark_is_recovered_from_another() -> None:
+    truth = _team(CELLS, benchmarks=("area_residents", "team_residents"))
+    one_benchmark = DisclosureSpec(**{**SPECS[TEAM].__dict__, "linked_dimensions": ()})
+    # each benchmark protected alone: T1 NL with T3 NL under one, with T2 NL under the other
+    old = _old_way(truth.with_columns(is_suppressed=(pl.col("benchmark") == "team_residents")
+                                      & (pl.col("origin") == "NL") & (pl.col("team_code") == "T3")),
+                   one_benchmark)
+    assert old.filter("is_suppressed").select("benchmark", "team_code").rows() == [
+        ("area_residents", "T1"), ("area_residents", "T2"), ("team_residents", "T1"),
+        ("team_residents", "T3")]
+    pins = _pins({TEAM: old.drop("rate_ratio")}, {TEAM: truth})
+    assert ("T1", "NL") in pins.select("team_code", "origin").rows()
+    released = release_tables({TEAM: truth}, threshold=10, round_to=None)
+    hidden = released[TEAM].table.filter("is_suppressed")
+    assert set(hidden["benchmark"]) == {"area_residents", "team_residents"}
+    _no_pins(released)
+
+
+PERIOD_SPEC = DisclosureSpec(
+    key_columns=("period", "team_code"), person_count="person_count",
+    event_counts=("query_count",), margins=(Margin("team_code", "ALL"),),
+    distinct_counts=("person_count",), row_relations=((("person_count",), "<=", ("query_count",)),),
+    period_dimension="period")
+
+
+def _periods(quarters: dict[str, list[int]]) -> pl.DataFrame:
+    """Queries (= persons) per team and quarter of 2025, the year, the range, and ALL."""
+    rows = []
+    for team, values in {**quarters, "ALL": [sum(v) for v in zip(*quarters.values())]}.items():
+        labels = [f"2025-Q{i}" for i in range(1, 5)] + ["2025", "2025-01..2025-12"]
+        for label, value in zip(labels, [*values, sum(values), sum(values)], strict=True):
+            rows.append({"period": label, "team_code": team, "query_count": value,
+                         "person_count": value})
+    return pl.DataFrame(rows)
+
+
+def test_period_labels_give_sums_and_containment() -> None:
+    labels = ["2025-Q1", "2025-Q2", "2025-Q3", "2025-Q4", "2025", "2025-01..2026-06",
+              "2026-Q1", "2026-Q2"]
+    relations = period_relations(labels)
+    assert ("2025", ["2025-Q1", "2025-Q2", "2025-Q3", "2025-Q4"], True) in relations
+    # the range: the year and the two quarters of 2026 cover it exactly
+    assert ("2025-01..2026-06", ["2025", "2026-Q1", "2026-Q2"], True) in relations
+    assert ("2025-01..2026-06", ["2025-Q3"], False) in relations
+    assert not [r for r in relations if r[0] == "2025-Q1"]
+
+
+def test_a_year_minus_its_other_quarters_gives_a_quarter_away() -> None:
+    truth = _periods({"T1": [3, 40, 40, 40], "T2": [30, 40, 40, 40], "T3": [30, 40, 40, 40]})
+    declarations = Declarations(specs={"t": PERIOD_SPEC})
+    old = apply_disclosure_control(truth, PERIOD_SPEC)  # the team margin alone
+    assert old.filter("is_suppressed").select("period", "team_code").rows() == [
+        ("2025-Q1", "T1"), ("2025-Q1", "T2")]
+    report = attack({"t": old}, declarations, OLD, public={"t": truth}, truth={"t": truth})
+    assert report.stats["pinned"] >= 1
+    released = control_release({"t": truth.sort("period", "team_code")}, {"t": PERIOD_SPEC},
+                               declarations, Rules(threshold=10, significant_digits=3))
+    report = attack(_published(released), declarations, Rules(threshold=10),
+                    public={"t": truth}, truth={"t": truth})
+    assert report.stats["pinned"] == 0
+
+
+NIGHT = Theme(name="night", title="n", description="d", hours=HourWindow(22, 6))
+YOUNG_NIGHT = Theme(name="young_night", title="y", description="d", hours=HourWindow(22, 6),
+                    sexes=("M",))
+
+
+def test_a_theme_between_its_inner_theme_and_the_team_table_is_pinned() -> None:
+    team = _team({("T1", "NL"): (14, 16), ("T2", "NL"): (90, 100), ("T3", "NL"): (90, 100)})
+    night = _team({("T1", "NL"): (13, 15), ("T2", "NL"): (40, 60), ("T3", "NL"): (40, 60)},
+                  theme="night")
+    young = _team({("T1", "NL"): (11, 12), ("T2", "NL"): (20, 30), ("T3", "NL"): (20, 30)},
+                  theme="young_night")
+    themes = pl.concat([night, young])
+    spec = SPECS[THEMATIC]
+    old = _old_way(themes.drop("rate_ratio"), spec,
+                   {("night", "T1", "NL"), ("night", "T2", "NL")},
+                   keys=("theme", "team_code", "origin"))
+    pins = _pins({TEAM: team.drop("rate_ratio").with_columns(is_suppressed=False),
+                  THEMATIC: old},
+                 {TEAM: team.drop("rate_ratio"), THEMATIC: themes.drop("rate_ratio")},
+                 themes=(NIGHT, YOUNG_NIGHT))
+    # 12 (young men at night, published) ≤ night T1 ≤ 16 (the team table, published)
+    assert ("T1", "NL") in pins.filter(pl.col("table") == THEMATIC).select(
+        "team_code", "origin").rows()
+    released = release_tables(
+        {TEAM: team.drop("rate_ratio"), THEMATIC: themes.drop("rate_ratio").with_columns(
+            is_suppressed=(pl.col("theme") == "night") & pl.col("team_code").is_in(["T1"]))},
+        threshold=10, round_to=None, themes=(NIGHT, YOUNG_NIGHT))
+    _no_pins(released, themes=(NIGHT, YOUNG_NIGHT))
+
+
+def test_trends_are_hidden_with_any_cell_they_compare_and_periods_add_up() -> None:
+    quarters = {"2025-Q1": (date(2025, 1, 1), date(2025, 3, 31)),
+                "2025-Q2": (date(2025, 4, 1), date(2025, 6, 30))}
+    parts = []
+    for label, (start, end) in quarters.items():
+        cells = dict(CELLS) if label == "2025-Q1" else {k: (40, 80) for k in CELLS}
+        parts.append(_team(cells).drop("rate_ratio").with_columns(
+            period=pl.lit(label), period_start=pl.lit(start), period_end=pl.lit(end)))
+    team = pl.concat(parts)
+    trends = pl.DataFrame([
+        {"query_type": "person", "benchmark": "team_residents", "team_code": t, "origin": "MA",
+         "comparison": "q2_vs_q1", "period_from": "2025-Q1", "period_to": "2025-Q2",
+         "change_ratio": 1.1, "change_ci_low": 0.9, "change_ci_high": 1.3, "p_value": 0.2,
+         "q_value": 0.4} for t in ("T1", "T2", "T3")])
+    released = release_tables({TEAM: team, "out_team_trends": trends}, threshold=10,
+                              round_to=None)
+    hidden_team = released[TEAM].table.filter("is_suppressed").select("period", "team_code",
+                                                                       "origin").rows()
+    assert ("2025-Q1", "T1", "NL") in hidden_team
+    out = released["out_team_trends"].table
+    # T1 and T2 compare against a hidden NL cell of 2025-Q1; T3 stays, its q over itself only
+    assert out.select("team_code", "is_suppressed").rows() == [
+        ("T1", True), ("T2", True), ("T3", False)]
+    assert out.filter("is_suppressed")["change_ratio"].null_count() == 2
+    assert out["q_value"].drop_nulls().to_list() == [0.2]
+    assert out["period_from"].null_count() == 0
+    _no_pins(released)
+
+
+def test_a_relation_that_the_true_counts_break_is_refused() -> None:
+    truth = _team(CELLS).drop("rate_ratio")
+    wrong = Declarations(specs={TEAM: SPECS[TEAM].restricted_to(truth.columns)}, balances=(
+        Balance("persons are queries", Side(TEAM, ("person_count",), ("team_code", "origin")),
+                Side(TEAM, ("query_count",), ("team_code", "origin"))),))
+    with pytest.raises(ValueError, match="do not hold for the true counts"):
+        derive_relations({TEAM: truth}, wrong, OLD, public={TEAM: truth}, truth={TEAM: truth})
+
+
+def test_publish_hides_what_follows_from_a_hidden_count_and_rounds_estimates() -> None:
+    truth = _team(CELLS).with_columns(
+        p_value=pl.lit(0.0123456), q_value=pl.lit(0.5), shrunk_ratio=pl.lit(1.23456))
+    spec = SPECS[TEAM].restricted_to(truth.columns)
+    controlled = apply_disclosure_control(truth, spec)
+    published = publish(controlled, spec, reference="NL")
+    t1 = published.filter((pl.col("team_code") == "T1") & (pl.col("origin") == "MA"))
+    assert t1.select("rate_ratio", "p_value", "q_value", "shrunk_ratio").row(0) == (
+        None, None, None, None)
+    t3 = published.filter((pl.col("team_code") == "T3") & (pl.col("origin") == "MA"))
+    assert t3["p_value"].to_list() == [0.0123]
+    # shrunk estimates pool every team: none survives a hidden team of the origin
+    assert published.filter(pl.col("origin") == "NL")["shrunk_ratio"].null_count() == 4
+    # q-values recomputed over the four p-values still published (T3 and ALL rows)
+    assert published["q_value"].drop_nulls().to_list() == [0.0123] * 4
+    assert "suppression_reason" not in published.columns
+
+
+def test_a_published_reason_column_fails_the_re_read(tmp_path) -> None:
+    from assets.release import Released, recheck_published
+
+    truth = _team(CELLS)
+    old = _old_way(truth, SPECS[TEAM])
+    write_release(tmp_path, {TEAM: Released(old, 2)}, {})
+    check = recheck_published(tmp_path, 10)
+    assert not check["passed"]
+    assert "suppression_reason" in check["metadata"][f"{TEAM}.csv"]
+    assert read_published(tmp_path)[TEAM].height == old.height
+
+
+def _example_table(spec: DisclosureSpec, rows: int = 4) -> pl.DataFrame:
+    """A table with every column of `spec`, one large count per row (received rows twice
+    it: quarantined + valid), keys made distinct."""
+    columns = {}
+    for column in spec.classified_columns:
+        if column in spec.key_columns:
+            columns[column] = ([date(2025, 1, 1)] * rows if column.startswith("period_")
+                               else [f"{column}{r}" for r in range(rows)])
+        elif column in spec.published_counts:
+            columns[column] = [(2 if column == "rows_received" else 1) * (1000 + r)
+                               for r in range(rows)]
+        else:
+            columns[column] = [0.5] * rows if column in spec.estimate_columns else ["x"] * rows
+    return pl.DataFrame(columns)
+
+
+@pytest.mark.parametrize("name", sorted(SPECS))
+def test_every_published_table_goes_through_its_spec(name) -> None:
+    spec = SPECS[name]
+    table = _example_table(spec)
+    released = release_tables({name: table}, threshold=10, round_to=None)
+    assert released[name].table.height == table.height
+    assert "suppression_reason" not in released[name].table.columns
+    with pytest.raises(ValueError, match="not classified"):
+        release_tables({name: table.with_columns(extra_count=pl.lit(3))}, threshold=10,
+                       round_to=None)
+
+
+# --------------------------------------------------------------------------------------------
+# Property: random tables, one or two margins, periods, a linked benchmark, a contained theme.
+
+GRID_SPEC = DisclosureSpec(
+    key_columns=("period", "benchmark", "team_code", "origin"), person_count="person_count",
+    event_counts=("query_count",), distinct_counts=("person_count",),
+    row_relations=((("person_count",), "<=", ("query_count",)),),
+    positive_with=(("person_count", "query_count"),), linked_dimensions=("benchmark",),
+    period_dimension="period")
+
+
+@st.composite
+def grids(draw):
+    teams = [f"T{i}" for i in range(draw(st.integers(2, 3)))]
+    origins = ["NL", "MA", "TR"][: draw(st.integers(2, 3))]
+    two_margins = draw(st.booleans())
+    quarters = draw(st.booleans())
+    periods = ["2025-Q1", "2025-Q2", "2025-Q3", "2025-Q4"] if quarters else ["2025-H"]
+    counts = {(p, t, o): draw(st.integers(0, 40))
+              for p, t, o in itertools.product(periods, teams, origins)}
+    share = draw(st.floats(0.2, 0.9))
+    return teams, origins, two_margins, periods, counts, share
+
+
+def _grid_rows(teams, origins, two_margins, periods, counts, factor=1.0) -> pl.DataFrame:
+    def value(p, t, o):
+        labels = periods if p == "all" else [p]
+        team_set = teams if t == "ALL" else [t]
+        origin_set = origins if o == "ALL" else [o]
+        return sum(int(counts[(x, y, z)] * factor) for x in labels for y in team_set
+                   for z in origin_set)
+    labels = [*periods, "2025"] if len(periods) == 4 else periods
+    rows = []
+    for label, team, origin, benchmark in itertools.product(
+            labels, [*teams, "ALL"], [*origins, *(["ALL"] if two_margins else [])],
+            ("area_residents", "team_residents")):
+        v = value("all" if label == "2025" else label, team, origin)
+        rows.append({"period": label, "benchmark": benchmark, "team_code": team,
+                     "origin": origin, "query_count": v, "person_count": v})
+    return pl.DataFrame(rows).sort("period", "benchmark", "team_code", "origin")
+
+
+@settings(max_examples=6, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(grids())
+def test_after_control_the_attacker_pins_nothing(grid) -> None:
+    teams, origins, two_margins, periods, counts, share = grid
+    margins = [Margin("team_code", "ALL")] + ([Margin("origin", "ALL", person_attribute=True)]
+                                              if two_margins else [])
+    spec = DisclosureSpec(**{**GRID_SPEC.__dict__, "margins": tuple(margins)})
+    theme_spec = spec
+    full = _grid_rows(teams, origins, two_margins, periods, counts)
+    theme = _grid_rows(teams, origins, two_margins, periods, counts, factor=share)
+    on = ("period", "team_code", "origin")
+    declarations = Declarations(
+        specs={"full": spec, "theme": theme_spec},
+        balances=tuple(Balance(f"{n}: benchmarks", Side(n, (c,), on, (("benchmark", ("area_residents",)),)),
+                               Side(n, (c,), on, (("benchmark", ("team_residents",)),)),
+                               identity=True)
+                       for n in ("full", "theme") for c in ("query_count", "person_count")),
+        within=(Within("theme within full", Side("theme", ("query_count", "person_count"),
+                                                 ("period", "benchmark", "team_code", "origin")),
+                       Side("full", ("query_count", "person_count"),
+                            ("period", "benchmark", "team_code", "origin"))),))
+    rules = Rules(threshold=10, significant_digits=3)
+    truth = {"full": full, "theme": theme}
+    released = control_release(truth, {"full": spec, "theme": theme_spec}, declarations, rules)
+    report = attack(_published(released), declarations, rules, public=truth, truth=truth)
+    assert report.stats["pinned"] == 0
+    for name, frame in truth.items():
+        small = frame["person_count"] < 10
+        hidden = released[name].table["is_suppressed"]
+        assert not (small & ~hidden).any()
+    # deterministic: the same inputs give the same publication
+    again = control_release(truth, {"full": spec, "theme": theme_spec}, declarations, rules)
+    assert all(again[n].table.equals(released[n].table) for n in truth)
+
+
+def test_rounding_makes_counts_intervals() -> None:
+    truth = _team(CELLS).drop("rate_ratio")
+    spec = SPECS[TEAM].restricted_to(truth.columns)
+    rounded = apply_disclosure_control(truth, spec, round_to=5)
+    report = attack({TEAM: rounded}, declare_relations({TEAM: truth}, reference="NL"),
+                    Rules(threshold=10, round_to=5), public={TEAM: truth}, truth={TEAM: truth})
+    assert report.stats["inconsistent_components"] == 0
+    assert np.isfinite(report.counts["low"].to_numpy()).all()
+
+
+def test_published_estimates_are_the_doubles_nearest_three_digits() -> None:
+    from assets.release import round_significant
+
+    values = pl.Series("p", [1.3927596111317883e-126, 0.0123456, None, 399.18296])
+    rounded = round_significant(values, 3)
+    assert pl.DataFrame([rounded]).write_csv() == "p\n1.39e-126\n0.0123\n\n399.0\n"
