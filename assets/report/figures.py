@@ -394,11 +394,12 @@ def interval_chart(
     encoding: dict[str, Any] = {"y": y}
     colour = "#1f5fa8"
     plot_width = 520 if not panels else max(260, 520 // len(panels))
+    spacing = max(_GAP, _widest(panels, _TITLE_SIZE) - plot_width + _GAP)
+    width = len(panels) * plot_width + (len(panels) - 1) * spacing if panels else plot_width
     if groups is not None:
         group_colours = ["#1f5fa8", "#d9741c", "#4b9b5f", "#8c5fa8"][: len(groups.labels)]
-        encoding["yOffset"] = alt.YOffset("group:N", sort=list(groups.labels),
-                                          scale=alt.Scale(domain=list(groups.labels)))  # fmt: skip
-        legend_x = (plot_width + _GAP) * max(1, len(panels)) if panels else plot_width + _GAP
+        encoding["yOffset"] = alt.YOffset("group:N", sort=list(groups.labels))
+        legend_x = width + _GAP
         encoding["color"] = alt.Color(
             "group:N",
             scale=alt.Scale(domain=list(groups.labels), range=group_colours),
@@ -424,27 +425,31 @@ def interval_chart(
             .encode(x=alt.datum(reference))
             .transform_aggregate(n="count()")
         )
-    legend_room = (groups.width + _GAP) if groups is not None else 0
+    overhang = max(0, _widest(panels[-1:], _TITLE_SIZE) - plot_width) / 2
+    right = max((groups.width + _GAP) if groups is not None else 0, overhang) + 12
     layered = alt.layer(*layers, data=alt.Data(values=rows)).properties(
         width=plot_width, height=height
     )
-    chart_title = alt.Title(title, anchor="start", fontSize=12, frame="group")
     if not panels:
         spec = layered.properties(
-            title=chart_title,
+            title=alt.Title(title, anchor="start", fontSize=12, frame="group"),
             autosize=alt.AutoSizeParams(type="none"),
-            padding=_padding(_left_axis(labels), 30, legend_room + 12, _AXIS_BOTTOM),
+            padding=_padding(_left_axis(labels), 30, right, _AXIS_BOTTOM),
         )
         return Chart(spec)
-    width = len(panels) * plot_width + (len(panels) - 1) * _GAP
-    spec = layered.facet(
+    facet = layered.facet(
         column=alt.Column("panel:N", sort=list(panels), title=None),
-        spacing=_GAP,
+        spacing=spacing,
         bounds="flush",
-    ).properties(
-        title=chart_title,
+    )
+    if groups is not None:
+        # NOTE: each panel makes room only for the groups it has (the designs of the veil of
+        # darkness have fixed effects of their own); the colours stay shared.
+        facet = facet.resolve_scale(yOffset="independent")
+    spec = facet.properties(
+        title=alt.Title(title, anchor="start", fontSize=12, frame="group", offset=12),
         autosize=alt.AutoSizeParams(type="none"),
-        padding=_padding(_left_axis(labels), 30 + _HEADER_BAND, legend_room + 12, _AXIS_BOTTOM),
+        padding=_padding(_left_axis(labels), 42 + _HEADER_BAND, right, _AXIS_BOTTOM),
     )
     return Chart(spec, grid_size=(width, height))
 

@@ -101,7 +101,8 @@ def sorted_rows(frame: pl.DataFrame, keys: Sequence[str]) -> list[dict[str, obje
             if k not in frame.columns:
                 continue
             value = row.get(k)
-            if k == "origin":
+            if k in ("origin", "level"):
+                # NOTE: a count model's level is an origin code for its origin terms.
                 parts.append(_origin_sort_key(value))
             elif k == "team_code":
                 parts.append(_team_sort_key(value))
@@ -588,6 +589,17 @@ _VOD_COLUMNS = (
 )
 
 
+_DESIGNS = ("intertwilight", "dst")
+_FIXED_EFFECTS = ("none", "team", "clock_change", "clock_change+team")
+"""Codes of the veil-of-darkness table in the order of the figure: the main design first."""
+
+
+def _in_order(values: list[object], order: Sequence[str]) -> list[object]:
+    """Distinct `values`, those in `order` first and in that order, then the rest as they come."""
+    distinct = list(dict.fromkeys(values))
+    return sorted(distinct, key=lambda v: order.index(v) if v in order else len(order))
+
+
 def build_darkness(
     tables: Tables, context: ReportContext, language: Language, figures: Figures
 ) -> Section | None:
@@ -607,13 +619,18 @@ def build_darkness(
             if _is_number(r.get("estimate"))
         ]  # fmt: skip
         if rows:
+            shown = published(frame)
+            designs = _in_order(shown["design"].to_list(), _DESIGNS) if "design" in shown.columns else []
+            effects = (_in_order(shown["fixed_effects"].to_list(), _FIXED_EFFECTS)
+                       if "fixed_effects" in shown.columns else [])  # fmt: skip
             chart = interval_chart(
                 rows, title=language.w("darkness.chart_title"),
                 value_title=language.w("darkness.axis"), language=language, log=False,
                 reference=0.0,
                 groups=Legend(language.w("darkness.legend"),
-                              list(dict.fromkeys(str(r["group"]) for r in rows))),
-                panels=list(dict.fromkeys(str(r["panel"]) for r in rows)),
+                              [language.term("fixed_effects", e) for e in effects])
+                if effects else None,
+                panels=[language.term("designs", d) for d in designs],
             )  # fmt: skip
             figure = figures.render(chart, language.w("darkness.caption"))
     return Section("veil-of-darkness", "darkness", "sections/darkness.html.j2", {
