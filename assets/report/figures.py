@@ -35,7 +35,7 @@ import altair as alt
 import vl_convert as vlc
 from markupsafe import Markup
 
-from assets.report.language import Language
+from assets.report.language import Language, is_number
 
 FONT = "sans-serif"
 """The figures' font: the reader's browser picks a local sans-serif; nothing is embedded."""
@@ -231,13 +231,10 @@ def render_svg(chart: Chart, language: Language) -> str:
 # Scales.
 
 
-def _is_number(value: object) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-
 
 def log_domain(values: Iterable[object]) -> list[float]:
     """A log-axis domain around the positive values and 1."""
-    finite = [float(v) for v in values if _is_number(v) and v > 0]
+    finite = [float(v) for v in values if is_number(v) and v > 0]
     low = min([1.0, *finite])
     high = max([1.0, *finite])
     return [low / 1.15, high * 1.15]
@@ -364,7 +361,6 @@ def interval_chart(
     *,
     title: str,
     value_title: str,
-    language: Language,
     log: bool,
     reference: float | None,
     percent: bool = False,
@@ -383,7 +379,7 @@ def interval_chart(
         ticks = log_ticks(domain)
         axis = alt.Axis(values=ticks, format="~g")
     else:
-        finite = [float(v) for v in values if _is_number(v)] + (
+        finite = [float(v) for v in values if is_number(v)] + (
             [reference] if reference is not None else []
         )
         pad = (max(finite) - min(finite)) * 0.08 or 0.05
@@ -517,9 +513,8 @@ def funnel_chart(
 
 
 def line_chart(
-    rows: list[dict[str, object]], *, x_title: str, y_title: str, legend_title: str,
-    language: Language,
-) -> Chart:  # fmt: skip
+    rows: list[dict[str, object]], *, x_title: str, y_title: str, legend_title: str
+) -> Chart:
     """A share (0–1) per month, one line per series: rows hold month, share and series."""
     series = list(dict.fromkeys(str(r["series"]) for r in rows))
     months = list(dict.fromkeys(str(r["month"]) for r in rows))
@@ -556,9 +551,7 @@ def line_chart(
     return Chart(spec)
 
 
-def bar_chart(
-    rows: list[dict[str, object]], *, x_title: str, legend_title: str, language: Language
-) -> Chart:
+def bar_chart(rows: list[dict[str, object]], *, x_title: str, legend_title: str) -> Chart:
     """A share per label, one bar per series side by side: rows hold label, share, series."""
     labels = list(dict.fromkeys(str(r["label"]) for r in rows))
     series = list(dict.fromkeys(str(r["series"]) for r in rows))

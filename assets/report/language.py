@@ -29,7 +29,8 @@ SUPPRESSED_MARK = "—"
 """What a suppressed cell shows, in every language."""
 
 
-def _is_number(value: object) -> bool:
+def is_number(value: object) -> bool:
+    """A finite int or float (not a bool, None, NaN or ±∞): what a cell can show as a number."""
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
@@ -91,58 +92,58 @@ class Language:
 
     def count(self, value: object) -> str:
         """An integer with thousands separators (1,234 or 1.234)."""
-        return self._localise(f"{int(value):,}") if _is_number(value) else SUPPRESSED_MARK
+        return self._localise(f"{int(value):,}") if is_number(value) else SUPPRESSED_MARK
 
     def ratio(self, value: object) -> str:
         """Two decimals (1.23 or 1,23)."""
-        return self._localise(f"{value:.2f}") if _is_number(value) else SUPPRESSED_MARK
+        return self._localise(f"{value:.2f}") if is_number(value) else SUPPRESSED_MARK
 
     def number(self, value: object) -> str:
         """Three decimals (a log-odds γ, an SE, a Gini coefficient)."""
-        return self._localise(f"{value:.3f}") if _is_number(value) else SUPPRESSED_MARK
+        return self._localise(f"{value:.3f}") if is_number(value) else SUPPRESSED_MARK
 
     def plain(self, value: object) -> str:
         """A short number as written in text (0.05 or 0,05)."""
-        return self._localise(f"{value:g}") if _is_number(value) else SUPPRESSED_MARK
+        return self._localise(f"{value:g}") if is_number(value) else SUPPRESSED_MARK
 
     def ci(self, low: object, high: object) -> str:
         """A ratio interval, ``low–high``; an infinite upper bound (zero counts) shows as ∞."""
-        if not (_is_number(low) and (_is_number(high) or high == math.inf)):
+        if not (is_number(low) and (is_number(high) or high == math.inf)):
             return SUPPRESSED_MARK
-        high_text = self.ratio(high) if _is_number(high) else "∞"
+        high_text = self.ratio(high) if is_number(high) else "∞"
         return f"{self.ratio(low)}–{high_text}"
 
     def ratio_ci(self, value: object, low: object, high: object) -> str:
         """A ratio with its interval in brackets: ``1.23 (1.10–1.40)``."""
-        if not _is_number(value):
+        if not is_number(value):
             return SUPPRESSED_MARK
         return f"{self.ratio(value)} ({self.ci(low, high)})"
 
     def range3(self, low: object, high: object) -> str:
         """An interval of three-decimal numbers, in words (``-0.10 to 0.02``)."""
-        if not (_is_number(low) and _is_number(high)):
+        if not (is_number(low) and is_number(high)):
             return SUPPRESSED_MARK
         return self.w("numbers.range", low=self.number(low), high=self.number(high))
 
     def p(self, value: object) -> str:
         """A p- or q-value with three decimals, ``<0.001`` below that."""
-        if not _is_number(value):
+        if not is_number(value):
             return SUPPRESSED_MARK
         return "<" + self._localise("0.001") if value < 0.001 else self._localise(f"{value:.3f}")
 
     def pct(self, value: object) -> str:
         """A share as a percentage with one decimal (12.3% or 12,3%)."""
-        return self._localise(f"{100 * value:.1f}%") if _is_number(value) else SUPPRESSED_MARK
+        return self._localise(f"{100 * value:.1f}%") if is_number(value) else SUPPRESSED_MARK
 
     def pct_ci(self, low: object, high: object) -> str:
         """A percentage interval, ``10.1–12.3%``."""
-        if not (_is_number(low) and _is_number(high)):
+        if not (is_number(low) and is_number(high)):
             return SUPPRESSED_MARK
         return self._localise(f"{100 * low:.1f}–{100 * high:.1f}%")
 
     def points(self, value: object) -> str:
         """A signed difference of two percentages, in percentage points (+1.2 pp)."""
-        if not _is_number(value):
+        if not is_number(value):
             return SUPPRESSED_MARK
         return f"{self._localise(f'{100 * value:+.1f}')} {self.w('numbers.points')}"
 

@@ -32,7 +32,7 @@ from assets.report.figures import (
     interval_chart,
     line_chart,
 )
-from assets.report.language import Language
+from assets.report.language import Language, is_number
 from assets.schema import ALL_TEAMS, ORIGIN_CODES
 from assets.stats.shrinkage import funnel_limits
 
@@ -61,9 +61,6 @@ _ESTIMATORS = (
 Tables = Mapping[str, pl.DataFrame]
 Builder = Callable[[Tables, ReportContext, Language, Figures], "Section | None"]
 
-
-def _is_number(value: object) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
 # --------------------------------------------------------------------------------------------
@@ -179,6 +176,14 @@ def of_type(frame: pl.DataFrame, query_type: str | None) -> pl.DataFrame:
 def whole_area(frame: pl.DataFrame) -> pl.DataFrame:
     """The rows for all teams together (the table as it is when it has no team column)."""
     return frame.filter(pl.col("team_code") == ALL_TEAMS) if "team_code" in frame.columns else frame
+
+
+def _whole_area_table(
+    frame: pl.DataFrame, columns: Sequence[Column], keys: Sequence[str], source: str
+) -> Table:
+    """The rows of `frame` for all teams together, as a table of the published `source`."""
+    where = {"team_code": ALL_TEAMS} if "team_code" in frame.columns else {}
+    return _table(whole_area(frame), columns, keys, source=source, where=where)
 
 
 def _period_where(frame: pl.DataFrame) -> dict[str, object]:
@@ -317,7 +322,7 @@ def build_summary(
 
 def _open_bound(value: object, edge: float) -> float | None:
     """An interval bound as a float; `edge` (0 or ∞) is kept to be drawn at the plot's edge."""
-    if _is_number(value) and value > 0:
+    if is_number(value) and value > 0:
         return float(value)
     if isinstance(value, (int, float)) and value == edge:
         return edge
@@ -336,7 +341,7 @@ def forest_figure(
     for row in sorted_rows(shown, ("origin", "team_code")):
         for ratio, low, high, _ in _ESTIMATORS:
             value = row.get(ratio)
-            if not (_is_number(value) and value > 0):
+            if not (is_number(value) and value > 0):
                 continue
             rows.append({
                 "team": language.team(row.get("team_code")),
@@ -427,7 +432,6 @@ def build_suitability(
     if frame is None:
         return None
     whole = whole_area(frame)
-    where = {"team_code": ALL_TEAMS} if "team_code" in frame.columns else {}
     verdicts: list[dict[str, object]] = []
     if {"team_code", "verdict"} <= set(frame.columns):
         teams = published(frame.filter(pl.col("team_code") != ALL_TEAMS))
@@ -439,16 +443,16 @@ def build_suitability(
             {"month": str(r["month"]), "share": float(r["linkage_rate"]),
              "series": language.term("query_types", r.get("query_type", "all"))}
             for r in sorted_rows(published(whole), ("month", "query_type"))
-            if _is_number(r.get("linkage_rate"))
+            if is_number(r.get("linkage_rate"))
         ]  # fmt: skip
         if rows:
             chart = line_chart(rows, x_title=language.w("suitability.month_axis"),
                                y_title=language.w("suitability.share_axis"),
-                               legend_title=language.w("suitability.legend"), language=language)  # fmt: skip
+                               legend_title=language.w("suitability.legend"))  # fmt: skip
             figure = figures.render(chart, language.w("suitability.caption"))
     return Section("data-suitability", "suitability", "sections/suitability.html.j2", {
-        "table": _table(whole, _SUITABILITY_COLUMNS, ("month", "query_type"),
-                        source=SUITABILITY_TABLE, where=where),
+        "table": _whole_area_table(frame, _SUITABILITY_COLUMNS, ("month", "query_type"),
+                                   SUITABILITY_TABLE),
         "verdicts": verdicts, "figure": figure,
     })  # fmt: skip
 
@@ -471,8 +475,8 @@ def build_funnel(
              "ratio": float(r["rate_ratio"]),
              "expected": float(r["query_count"]) / float(r["rate_ratio"])}
             for r in sorted_rows(typed, ("origin", "team_code"))
-            if _is_number(r.get("rate_ratio")) and r["rate_ratio"] > 0
-            and _is_number(r.get("query_count")) and r["query_count"] > 0
+            if is_number(r.get("rate_ratio")) and r["rate_ratio"] > 0
+            and is_number(r.get("query_count")) and r["query_count"] > 0
         ]  # fmt: skip
         if not rows:
             continue
@@ -515,27 +519,26 @@ def build_outcome(
     if frame is None:
         return None
     whole = whole_area(frame)
-    where = {"team_code": ALL_TEAMS} if "team_code" in frame.columns else {}
     figures_shown = []
     if {"origin", "hit_rate"} <= set(whole.columns):
         for query_type in query_types(whole):
             rows = [
                 {"label": language.origin(r["origin"]), "value": float(r["hit_rate"]),
-                 "low": r["hit_rate_ci_low"] if _is_number(r.get("hit_rate_ci_low")) else None,
-                 "high": r["hit_rate_ci_high"] if _is_number(r.get("hit_rate_ci_high")) else None}
+                 "low": r["hit_rate_ci_low"] if is_number(r.get("hit_rate_ci_low")) else None,
+                 "high": r["hit_rate_ci_high"] if is_number(r.get("hit_rate_ci_high")) else None}
                 for r in sorted_rows(published(of_type(whole, query_type)), ("origin",))
-                if _is_number(r.get("hit_rate"))
+                if is_number(r.get("hit_rate"))
             ]  # fmt: skip
             if rows:
                 heading = language.term("query_type_headings", _type_key(query_type))
                 chart = interval_chart(rows, title=heading, value_title=language.w("outcome.axis"),
-                                       language=language, log=False, reference=None, percent=True)  # fmt: skip
+                                       log=False, reference=None, percent=True)  # fmt: skip
                 figures_shown.append(
                     figures.render(chart, language.w("outcome.caption", type=heading))
                 )
     return Section("outcome-test", "outcome", "sections/outcome.html.j2", {
-        "table": _table(whole, _OUTCOME_COLUMNS, ("query_type", "origin"), source=OUTCOME_TABLE,
-                        where=where),
+        "table": _whole_area_table(frame, _OUTCOME_COLUMNS, ("query_type", "origin"),
+                                   OUTCOME_TABLE),
         "figures": figures_shown,
     })  # fmt: skip
 
@@ -558,22 +561,21 @@ def build_repeat(
     if frame is None:
         return None
     whole = whole_area(frame)
-    where = {"team_code": ALL_TEAMS} if "team_code" in frame.columns else {}
     figure = None
     if {"origin", "share_queried_2plus"} <= set(whole.columns):
         rows = [
             {"label": language.origin(r["origin"]), "share": float(r["share_queried_2plus"]),
              "series": language.term("query_types", r.get("query_type", "all"))}
             for r in sorted_rows(published(whole), ("query_type", "origin"))
-            if _is_number(r.get("share_queried_2plus"))
+            if is_number(r.get("share_queried_2plus"))
         ]  # fmt: skip
         if rows:
             chart = bar_chart(rows, x_title=language.w("repeat.axis"),
-                              legend_title=language.w("repeat.legend"), language=language)  # fmt: skip
+                              legend_title=language.w("repeat.legend"))  # fmt: skip
             figure = figures.render(chart, language.w("repeat.caption"))
     return Section("repeat-checks", "repeat", "sections/repeat.html.j2", {
-        "table": _table(whole, _REPEAT_COLUMNS, ("query_type", "origin"), source=REPEAT_TABLE,
-                        where=where),
+        "table": _whole_area_table(frame, _REPEAT_COLUMNS, ("query_type", "origin"),
+                                   REPEAT_TABLE),
         "figure": figure,
     })  # fmt: skip
 
@@ -613,10 +615,10 @@ def build_darkness(
              "panel": language.term("designs", r.get("design")),
              "group": language.term("fixed_effects", r.get("fixed_effects")),
              "value": float(r["estimate"]),
-             "low": r.get("ci_low") if _is_number(r.get("ci_low")) else None,
-             "high": r.get("ci_high") if _is_number(r.get("ci_high")) else None}
+             "low": r.get("ci_low") if is_number(r.get("ci_low")) else None,
+             "high": r.get("ci_high") if is_number(r.get("ci_high")) else None}
             for r in sorted_rows(published(frame), ("origin", "design", "fixed_effects"))
-            if _is_number(r.get("estimate"))
+            if is_number(r.get("estimate"))
         ]  # fmt: skip
         if rows:
             shown = published(frame)
@@ -625,7 +627,7 @@ def build_darkness(
                        if "fixed_effects" in shown.columns else [])  # fmt: skip
             chart = interval_chart(
                 rows, title=language.w("darkness.chart_title"),
-                value_title=language.w("darkness.axis"), language=language, log=False,
+                value_title=language.w("darkness.axis"), log=False,
                 reference=0.0,
                 groups=Legend(language.w("darkness.legend"),
                               [language.term("fixed_effects", e) for e in effects])
@@ -664,17 +666,17 @@ def build_count_models(
              "panel": language.term("query_type_headings", _type_key(r.get("query_type"))),
              "group": language.term("families", r.get("family")),
              "value": float(r["ratio"]),
-             "low": r["ci_low"] if _is_number(r.get("ci_low")) and r["ci_low"] > 0 else None,
-             "high": r["ci_high"] if _is_number(r.get("ci_high")) else None}
+             "low": r["ci_low"] if is_number(r.get("ci_low")) and r["ci_low"] > 0 else None,
+             "high": r["ci_high"] if is_number(r.get("ci_high")) else None}
             # NOTE: the origin terms only: team and stratum terms are adjustments.
             for r in sorted_rows(published(frame).filter(pl.col("term") == "origin"),
                                  ("query_type", "family", "term", "level"))
-            if _is_number(r.get("ratio")) and r["ratio"] > 0
+            if is_number(r.get("ratio")) and r["ratio"] > 0
         ]  # fmt: skip
         if rows:
             chart = interval_chart(
                 rows, title=language.w("count_models.chart_title"),
-                value_title=language.w("count_models.axis"), language=language, log=True,
+                value_title=language.w("count_models.axis"), log=True,
                 reference=1.0,
                 groups=Legend(language.w("count_models.legend"),
                               list(dict.fromkeys(str(r["group"]) for r in rows))),

@@ -479,7 +479,6 @@ def _hash_in_new_process(language: str, font: str | None = None) -> str:
     script = (
         "import sys, hashlib; sys.path.insert(0, '.');"
         "import tests.unit.test_report as t;"
-        "import assets.report.figures as figures;"
         "from assets.report import render_report;"
         f"font = {font!r};"
         "font and t.use_font(font);"
@@ -487,6 +486,11 @@ def _hash_in_new_process(language: str, font: str | None = None) -> str:
         "page = page.replace(f'font-family=\"{font}\"', 'font-family=\"sans-serif\"') if font else page;"
         "print(hashlib.sha256(page.encode()).hexdigest())"
     )
+    return _run_python(script)
+
+
+def _run_python(script: str) -> str:
+    """What `script` prints, run by a new Python process in the repository."""
     result = subprocess.run(
         [sys.executable, "-c", script], capture_output=True, text=True, check=True,
         cwd=Path(__file__).resolve().parents[2],
@@ -519,11 +523,7 @@ def test_figures_do_not_depend_on_fonts(pages: dict[str, str]) -> None:
         "other = vlc.vegalite_to_svg(chart, config={'font': t.OTHER_FONT});"
         "print(plain == other.replace(t.OTHER_FONT, 'sans-serif'))"
     )
-    measured = subprocess.run(
-        [sys.executable, "-c", script], capture_output=True, text=True, check=True,
-        cwd=Path(__file__).resolve().parents[2],
-    )  # fmt: skip
-    assert measured.stdout.strip() == "False"
+    assert _run_python(script) == "False"
     # The report's figures do not change.
     expected = hashlib.sha256(pages["nl"].encode()).hexdigest()
     assert _hash_in_new_process("nl", font=OTHER_FONT) == expected
