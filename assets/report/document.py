@@ -15,6 +15,8 @@ from typing import Any
 
 import polars as pl
 
+from assets.report.language import LABEL_FORMATS, NUMBER_FORMATS
+
 
 @dataclass(frozen=True, eq=False)
 class ThemeSection:
@@ -96,6 +98,11 @@ class Column:
     sources: tuple[str, ...]
     is_label: bool = False
 
+    def __post_init__(self) -> None:
+        kinds = LABEL_FORMATS if self.is_label else NUMBER_FORMATS
+        if not (self.kind in kinds or self.kind.startswith("term:")):
+            raise ValueError(f"a column of kind {self.kind!r}; kinds: {list(kinds)} or term:<group>")
+
     @property
     def is_numeric(self) -> bool:
         return not self.is_label and not self.kind.startswith("term:") and self.kind != "text"
@@ -109,6 +116,11 @@ def label(header: str, source: str, kind: str = "text") -> Column:
 def value(header: str, kind: str, *sources: str) -> Column:
     """A value column, hidden on suppressed rows."""
     return Column(header, kind, sources)
+
+
+def is_suppressed_row(row: Mapping[str, object]) -> bool:
+    """A row to show without numbers: flagged, or with a null flag; no flag column: published."""
+    return "is_suppressed" in row and row["is_suppressed"] is not False
 
 
 @dataclass(frozen=True)

@@ -27,6 +27,11 @@ DEFAULT_LANGUAGE = LANGUAGES[0]
 FALLBACK_LANGUAGE = "en"
 SUPPRESSED_MARK = "—"
 """What a suppressed cell shows, in every language."""
+NUMBER_FORMATS = ("count", "ratio", "number", "plain", "ci", "ratio_ci", "range3", "p", "pct",
+                  "pct_ci", "points", "text")  # fmt: skip
+"""Methods of :class:`Language` that write a value: the templates' filters and table kinds."""
+LABEL_FORMATS = ("origin", "team", "text")
+"""Methods of :class:`Language` that write a key code (besides ``term:<group>``)."""
 
 
 def is_number(value: object) -> bool:

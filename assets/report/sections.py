@@ -21,7 +21,16 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from assets.report.document import Column, ReportContext, Section, Table, ThemeSection, label, value
+from assets.report.document import (
+    Column,
+    ReportContext,
+    Section,
+    Table,
+    ThemeSection,
+    is_suppressed_row,
+    label,
+    value,
+)
 from assets.report.figures import (
     Figure,
     Figures,
@@ -72,11 +81,6 @@ def published(frame: pl.DataFrame) -> pl.DataFrame:
     if "is_suppressed" not in frame.columns:
         return frame
     return frame.filter(~pl.col("is_suppressed").fill_null(True))
-
-
-def is_suppressed_row(row: Mapping[str, object]) -> bool:
-    """A row to show without numbers: flagged, or with a null flag; no flag column: published."""
-    return "is_suppressed" in row and row["is_suppressed"] is not False
 
 
 def _origin_sort_key(origin: object) -> tuple[int, str]:

@@ -16,9 +16,8 @@ from typing import Any
 import jinja2
 from markupsafe import Markup, escape
 
-from assets.report.document import Column, Document
-from assets.report.language import SUPPRESSED_MARK, Language, get_language
-from assets.report.sections import is_suppressed_row
+from assets.report.document import Column, Document, is_suppressed_row
+from assets.report.language import NUMBER_FORMATS, SUPPRESSED_MARK, Language, get_language
 
 # NOTE: the policy forbids every fetch (scripts, styles, fonts, images, frames) except the page's
 # own inline style: a reader's browser enforces "no network" even if a figure slipped something in.
@@ -65,15 +64,10 @@ def environment(code: str) -> jinja2.Environment:
         term=lambda value, group: language.term(group, value),
         cell=lambda column, row: cell(language, column, row),
         is_suppressed=is_suppressed_row,
-        origin=language.origin,
         adjective=language.origin_adjective,
-        team=language.team,
         join_words=language.join,
-        count=language.count,
-        ratio=language.ratio,
-        plain=language.plain,
-        ci=language.ci,
         setting=_setting_text,
+        **{name: getattr(language, name) for name in NUMBER_FORMATS},
     )
     return env
 

@@ -388,6 +388,19 @@ def test_suppressed_rows_never_appear_as_numbers(language: str) -> None:
         assert {c.text for c in row.cells if not c.is_label} == {"—"}
 
 
+def test_a_suppressed_row_hides_its_text_columns_too() -> None:
+    suitability = _suitability_table().with_columns(
+        is_suppressed=pl.col("month") == "2025-07",
+        verdict=pl.when(pl.col("month") == "2025-07").then(None).otherwise(pl.col("verdict")),
+    )
+    report = parse_report(render_report({"out_data_suitability": suitability}, context=_context()))
+    (table,) = [t for t in report.tables if t.source == "out_data_suitability"]
+    hidden = [row for row in table.rows if row.is_suppressed]
+    assert len(hidden) == 2  # July, person and plate
+    assert all({c.text for c in row.cells if not c.is_label} == {"—"} for row in hidden)
+    assert check_published_cells(report, {"out_data_suitability": suitability}) > 100
+
+
 def test_tables_show_the_published_values(pages: dict[str, str]) -> None:
     tables = _all_tables()
     for language in LANGUAGES:
