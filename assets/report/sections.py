@@ -43,7 +43,7 @@ from assets.report.figures import (
 )
 from assets.report.language import Language, is_number
 from assets.schema import ALL_TEAMS, ORIGIN_CODES
-from assets.stats.shrinkage import funnel_limits
+from assets.stats.shrinkage import estimate_funnel_overdispersion, funnel_limits
 
 TEAM_TABLE = "out_team_disproportionality"
 SUITABILITY_TABLE = "out_data_suitability"
@@ -65,6 +65,7 @@ _ESTIMATORS = (
     ("rate_ratio", "rate_ratio_ci_low", "rate_ratio_ci_high", "#8c8c8c"),
     ("std_ratio", "std_ratio_ci_low", "std_ratio_ci_high", "#1f5fa8"),
     ("shrunk_ratio", "shrunk_ci_low", "shrunk_ci_high", "#d9741c"),
+    ("person_rate_ratio", "person_rate_ratio_ci_low", "person_rate_ratio_ci_high", "#2a8c55"),
 )
 
 Tables = Mapping[str, pl.DataFrame]
@@ -381,6 +382,8 @@ _TEAM_DETAIL_COLUMNS = (
     value("columns.q_value", "p", "q_value"),
     value("columns.shrunk_ratio", "ratio", "shrunk_ratio"),
     value("columns.ci", "ci", "shrunk_ci_low", "shrunk_ci_high"),
+    value("columns.person_rate_ratio", "ratio", "person_rate_ratio"),
+    value("columns.ci", "ci", "person_rate_ratio_ci_low", "person_rate_ratio_ci_high"),
 )
 
 
@@ -486,11 +489,14 @@ def build_funnel(
             continue
         expected = [r["expected"] for r in rows]
         grid = np.geomspace(min(expected) / 1.2, max(expected) * 1.2, 60)
+        # NOTE: φ from the plotted points (winsorised z-scores); 1 with fewer than two points.
+        phi = (estimate_funnel_overdispersion([r["ratio"] * r["expected"] for r in rows], expected)
+               if len(rows) >= 2 else 1.0)  # fmt: skip
         limits = [
             {"expected": r["expected"], "ratio": r[side],
              "coverage": language.plain(100 * r["level"]) + "%",
              "limit": f"{r['level']:g} {side}"}
-            for r in funnel_limits(grid).iter_rows(named=True)
+            for r in funnel_limits(grid, overdispersion=phi).iter_rows(named=True)
             for side in ("limit_low", "limit_high")
             if r[side] > 0
         ]  # fmt: skip

@@ -95,6 +95,9 @@ def _team_table(*, with_std: bool = True, scale: float = 1.0) -> pl.DataFrame:
                         std_ratio_ci_low=rr * 0.85 * math.exp(-2.1 * se),
                         std_ratio_ci_high=rr * 0.85 * math.exp(2.1 * se),
                         p_value=float(2 * scipy.stats.norm.sf(abs(z))),
+                        person_rate_ratio=rr * 0.9,
+                        person_rate_ratio_ci_low=rr * 0.9 * math.exp(-2.3 * se),
+                        person_rate_ratio_ci_high=rr * 0.9 * math.exp(2.3 * se),
                         shrunk_ratio=math.sqrt(rr) * 1.1,
                         shrunk_ci_low=math.sqrt(rr) * 1.1 * math.exp(-1.5 * se),
                         shrunk_ci_high=math.sqrt(rr) * 1.1 * math.exp(1.5 * se),
@@ -399,6 +402,18 @@ def test_a_suppressed_row_hides_its_text_columns_too() -> None:
     assert len(hidden) == 2  # July, person and plate
     assert all({c.text for c in row.cells if not c.is_label} == {"—"} for row in hidden)
     assert check_published_cells(report, {"out_data_suitability": suitability}) > 100
+
+
+def test_persons_ratio_is_shown_beside_the_query_ratios(pages: dict[str, str]) -> None:
+    for language in LANGUAGES:
+        words = get_language(language)
+        report = parse_report(pages[language])
+        detail = [t for t in report.tables if t.source == "out_team_disproportionality"]
+        assert detail and all(["person_rate_ratio"] in t.columns for t in detail)
+        assert all(["person_rate_ratio_ci_low", "person_rate_ratio_ci_high"] in t.columns
+                   for t in detail)  # fmt: skip
+        # The forest plots draw it as a fourth estimate, named in their legend.
+        assert words.term("estimators", "person_rate_ratio") in _svg_texts(pages[language])
 
 
 def test_tables_show_the_published_values(pages: dict[str, str]) -> None:
