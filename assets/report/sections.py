@@ -145,9 +145,15 @@ class PeriodNote:
 def select_period(
     frame: pl.DataFrame, context: ReportContext
 ) -> tuple[pl.DataFrame, PeriodNote | None]:
-    """The rows of the report's period, or of the latest period when none match (with a note)."""
+    """The rows of the report's period, or of the latest period when none match (with a note).
+
+    In a table with a `period` label per row the report's period is the whole range (labelled
+    ``first..last``); quarters and calendar years of the same dates are other rows.
+    """
     if not {"period_start", "period_end"} <= set(frame.columns) or frame.is_empty():
         return frame, None
+    if "period" in frame.columns:
+        frame = frame.filter(pl.col("period").str.contains("..", literal=True))
     matching = frame.filter(
         (pl.col("period_start") == context.period_start)
         & (pl.col("period_end") == context.period_end)
@@ -193,9 +199,8 @@ def _whole_area_table(
 
 def _period_where(frame: pl.DataFrame) -> dict[str, object]:
     """The period of rows that share one (for ``data-where``)."""
-    if {"period_start", "period_end"} <= set(frame.columns) and not frame.is_empty():
-        return {"period_start": frame["period_start"][0], "period_end": frame["period_end"][0]}
-    return {}
+    columns = [c for c in ("period", "period_start", "period_end") if c in frame.columns]
+    return {c: frame[c][0] for c in columns} if not frame.is_empty() else {}
 
 
 def _type_key(query_type: str | None) -> str:

@@ -78,6 +78,7 @@ def _team_table(*, with_std: bool = True, scale: float = 1.0) -> pl.DataFrame:
                 z = math.log(rr) / se if origin != "NL" else 0.0
                 rows.append(
                     dict(
+                        period="2025-01..2025-12",
                         period_start=PERIOD[0],
                         period_end=PERIOD[1],
                         query_type=query_type,
@@ -414,6 +415,18 @@ def test_persons_ratio_is_shown_beside_the_query_ratios(pages: dict[str, str]) -
                    for t in detail)  # fmt: skip
         # The forest plots draw it as a fourth estimate, named in their legend.
         assert words.term("estimators", "person_rate_ratio") in _svg_texts(pages[language])
+
+
+def test_the_whole_range_is_shown_when_a_year_has_the_same_dates() -> None:
+    # out_team_disproportionality has rows per quarter, calendar year and the whole range; a
+    # range of one calendar year has the dates of that year's rows.
+    year = _team_table(scale=0.5).with_columns(period=pl.lit("2025"))
+    team = pl.concat([_team_table(), year])
+    report = parse_report(render_report({"out_team_disproportionality": team}, context=_context()))
+    detail = [t for t in report.tables if t.source == "out_team_disproportionality"]
+    assert len(detail) == 2
+    assert all(t.where["period"] == "2025-01..2025-12" for t in detail)
+    assert check_published_cells(report, {"out_team_disproportionality": team}) > 100
 
 
 def test_tables_show_the_published_values(pages: dict[str, str]) -> None:
