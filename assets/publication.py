@@ -9,13 +9,11 @@ from assets.atomic import write_parquet_atomic
 from assets.paths import is_synthetic_sample
 from assets.privacy import withhold_values
 from assets.provenance import code_version, fingerprint_files
-from assets.report import ReportContext, ThemeSection, render_report
+from assets.report import LANGUAGES, ReportContext, ThemeSection, render_report, report_file_name
 from assets.resources import LandingZone, ThemesFile, Warehouse
 from assets.schema import QUERY_TYPES
 from assets.statistics import AnalysisConfig
 from assets.themes import load_themes
-
-REPORT_NAME = "thematic_report.html"
 
 
 def landing_files(root) -> list:
@@ -49,7 +47,7 @@ def publication(
     out_data_suitability: pl.DataFrame,
 ):
     """One row per file written to publication/: the disclosure-controlled CSV of every out_
-    table, its JSON companion, and the self-contained thematic report."""
+    table, its JSON companion, and the self-contained thematic report in Dutch and in English."""
     settings = config.settings()
     tables = {
         "out_team_disproportionality": out_team_disproportionality,
@@ -90,30 +88,33 @@ def publication(
     thematic = released.get("out_thematic_disproportionality")
     sections = []
     if thematic is not None:
-        for name in thematic.table["theme"].unique(maintain_order=True).to_list():
+        published_themes = set(thematic.table["theme"].unique().to_list())
+        # NOTE: in the order of the themes file, not of the table's rows.
+        names = [n for n in themes if n in published_themes] + sorted(published_themes - set(themes))
+        for name in names:
             theme = themes.get(name)
             sections.append(ThemeSection(
                 name=name, title=theme.title if theme else name,
                 description=theme.description if theme else "",
                 table=thematic.table.filter(pl.col("theme") == name).drop("theme", "theme_fingerprint"),
             ))
+    context = ReportContext(
+        period_start=period_start, period_end=period_end, settings=settings.as_dict(),
+        code_version=companion["code_version"], input_fingerprint=companion["input_fingerprint"],
+        themes=tuple(sections), is_synthetic=is_synthetic_sample(landing.root),
+        reference_origin=settings.reference,
+    )
     # NOTE: the change-over-time section is not in the report yet (issue 13); its table is
     # published as CSV.
-    html = render_report(
-        {n: r.table for n, r in released.items()
-         if n not in ("out_thematic_disproportionality", "out_team_trends")},
-        context=ReportContext(
-            title="stopcheck: disproportionality of MEOS queries per police team",
-            period_start=period_start, period_end=period_end, settings=settings.as_dict(),
-            code_version=companion["code_version"], input_fingerprint=companion["input_fingerprint"],
-            themes=tuple(sections), is_synthetic=is_synthetic_sample(landing.root),
-            reference_origin=settings.reference,
-        ),
-    )
-    report_path = folder / REPORT_NAME
+    report_tables = {n: r.table for n, r in released.items()
+                     if n not in ("out_thematic_disproportionality", "out_team_trends")}
+    reports = {folder / report_file_name(language):
+               render_report(report_tables, context=context, language=language)
+               for language in LANGUAGES}  # fmt: skip
     if check["passed"]:
-        release.write_bytes_atomic(report_path, html.encode())
-        written.append(report_path)
+        for path, html in reports.items():
+            release.write_bytes_atomic(path, html.encode())
+            written.append(path)
     else:
         written = []  # NOTE: write_checked_release removed them again
     manifest = pl.DataFrame({
@@ -127,6 +128,7 @@ def publication(
         "tables_published": len(released),
         "cells_suppressed": sum(r.suppressed_count for r in released.values()),
         "disclosure_control": dg.MetadataValue.json(control),
-        "report": dg.MetadataValue.path(str(report_path)),
+        **{f"report_{language}": dg.MetadataValue.path(str(folder / report_file_name(language)))
+           for language in LANGUAGES},
     })
     yield dg.AssetCheckResult(check_name="published_tables_pass_disclosure_control", **check)

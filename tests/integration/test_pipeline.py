@@ -9,6 +9,8 @@ import polars as pl
 import pytest
 
 from assets.disproportionality import BENCHMARKS
+from assets.report import LANGUAGES, report_file_name
+from tests.report_html import assert_same_numbers, check_published_cells, parse_report
 
 OUT = "out_team_disproportionality.parquet"
 
@@ -151,7 +153,37 @@ def test_the_attacker_model_pins_nothing_in_the_publication(pipeline_run):
     assert report.stats["inconsistent_components"] == 0
 
 
-def test_report_is_written_with_figures(pipeline_run):
-    html = (pipeline_run.warehouse / "publication" / "thematic_report.html").read_text()
-    assert html.count("<svg") >= 3
-    assert "http://" not in html and "https://" not in html
+
+REPORT_SECTIONS = ["summary", "data-suitability", "disproportionality", "funnel", "outcome-test",
+                   "repeat-checks", "veil-of-darkness", "count-models", "themes", "methods"]
+
+
+def _published_csvs(folder) -> dict[str, pl.DataFrame]:
+    return {p.stem: pl.read_csv(p, infer_schema_length=None, try_parse_dates=True)
+            for p in sorted(folder.glob("out_*.csv"))}
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_report_shows_the_published_tables(pipeline_run, language):
+    folder = pipeline_run.warehouse / "publication"
+    page = (folder / report_file_name(language)).read_text(encoding="utf-8")
+    assert "http://" not in page and "https://" not in page
+    assert page.count("<svg") >= 8
+    report = parse_report(page)
+    assert report.lang == language
+    assert report.sections == REPORT_SECTIONS
+    csvs = _published_csvs(folder)
+    shown = {t.source for t in report.tables if t.source}
+    assert shown == set(csvs) - {"out_thematic_disproportionality"}
+    # Every value cell equals the published CSV; suppressed rows show only the mark.
+    assert check_published_cells(report, csvs) > 1_000
+    assert any(row.is_suppressed for t in report.tables if t.source for row in t.rows)
+
+
+def test_both_reports_are_published_with_the_same_numbers(pipeline_run):
+    folder = pipeline_run.warehouse / "publication"
+    dutch, english = (parse_report((folder / report_file_name(language)).read_text(encoding="utf-8"))
+                      for language in ("nl", "en"))
+    assert_same_numbers(dutch, english)
+    manifest = pl.read_parquet(pipeline_run.warehouse / "publication.parquet")
+    assert {"thematic_report.html", "thematic_report.en.html"} <= set(manifest["file"])
