@@ -54,4 +54,4 @@ def main(warehouse: Path, landing: Path) -> None:
 
 if __name__ == "__main__":
     main(Path(sys.argv[1] if len(sys.argv) > 1 else "data/warehouse"),
-         Path(sys.argv[2] if len(sys.argv) > 2 else "data/sample"))
+         Path(sys.argv[2] if len(sys.argv) > 2 else "data/sample/landing"))
