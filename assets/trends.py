@@ -39,6 +39,7 @@ from assets.disproportionality import (
     list_periods,
 )
 from assets.schema import ALL_TEAMS, QUERY_TYPES
+from assets.stats.exact import fixed_point_sum
 
 COMPARISONS = ("quarter_vs_year_earlier", "quarter_vs_first", "trend_per_year")
 
@@ -115,7 +116,7 @@ def _quarter_inputs(
 def _covariances(weighted: pl.DataFrame, cross: pl.DataFrame, reference: str) -> pl.DataFrame:
     """One row per cell × quarter pair: Cov(log RR_q1, log RR_q2) and the sums R, S per quarter."""
     sums = weighted.group_by(*_CELL, "quarter").agg(
-        R=(pl.col("w") * pl.col("a")).sum(), S=(pl.col("u") * pl.col("b")).sum())
+        R=fixed_point_sum(pl.col("w") * pl.col("a")), S=fixed_point_sum(pl.col("u") * pl.col("b")))
     one = ["quarter", *STRATA]
     two = [c + "_2" for c in one]
     w1 = weighted.select(*_CELL, "scope", *one, "w", "u")
@@ -125,14 +126,14 @@ def _covariances(weighted: pl.DataFrame, cross: pl.DataFrame, reference: str) ->
         .join(w1.drop("u"), on=["query_type", "scope", "team_code", "origin", *one])
         .join(w2.drop("u2"), on=[*_CELL, *two])
         .group_by(*_CELL, "quarter", "quarter_2")
-        .agg(VR=(pl.col("w") * pl.col("w2") * pl.col("cross")).sum())
+        .agg(VR=fixed_point_sum(pl.col("w") * pl.col("w2") * pl.col("cross")))
     )
     of_ref = (
         cross.filter(pl.col("origin") == reference).drop("origin")
         .join(w1.drop("w"), on=["query_type", "scope", "team_code", *one])
         .join(w2.drop("w2"), on=[*_CELL, *two])
         .group_by(*_CELL, "quarter", "quarter_2")
-        .agg(VS=(pl.col("u") * pl.col("u2") * pl.col("cross")).sum())
+        .agg(VS=fixed_point_sum(pl.col("u") * pl.col("u2") * pl.col("cross")))
     )
     pairs = sums.join(sums.rename({"quarter": "quarter_2", "R": "R2", "S": "S2"}), on=_CELL)
     return (

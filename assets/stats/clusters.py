@@ -34,6 +34,8 @@ from collections.abc import Sequence
 import numpy as np
 import polars as pl
 
+from assets.stats.exact import fixed_point_sum
+
 SECOND_SUFFIX = "_2"
 """Suffix of the second stratum's columns in a cross-products frame."""
 
@@ -88,7 +90,10 @@ def count_cross_products(
     second = [s + SECOND_SUFFIX for s in strata]
     pools = [c for c in pool_sizes.columns if c != "pool_size"] if pool_sizes is not None else []
     outside = [c for c in pools if c not in (*keys, *strata)]
-    # NOTE: a cluster (person) lies in one pool, so the pool columns do not split it.
+    # NOTE: a cluster (person) lies in one pool, so the pool columns do not split it. Counts
+    # are whole numbers (exact sums in any order); a sum of fractions is taken over sorted
+    # terms, because group_by hands rows over in no fixed order and the same inputs must give
+    # byte-identical outputs.
     per_cluster = (
         frame.lazy()
         .group_by([*keys, *strata, *outside, cluster])
@@ -127,7 +132,8 @@ def count_cross_products(
                 .with_columns(pl.col(renamed[c]).alias(c) for c in shared),
                 on=[*keys, *outside, *shared])
             .group_by([*keys, *strata, *second])
-            .agg((pl.col("_a") * pl.col("_a2") / pl.col("pool_size")).sum().alias("_centring"))
+            .agg(fixed_point_sum(pl.col("_a") * pl.col("_a2") / pl.col("pool_size"))
+                 .alias("_centring"))
         )
         # NOTE: a diagonal term is a sum of squared deviations: never below zero (a pool with
         # more people queried than counted residents is left uncentred there).

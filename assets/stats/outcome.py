@@ -20,7 +20,10 @@ from collections.abc import Sequence
 
 import numpy as np
 import polars as pl
+
 from statsmodels.stats.proportion import proportion_confint
+
+from assets.stats.exact import fixed_point_mean
 
 OUTPUT_SCHEMA = pl.Schema(
     {
@@ -357,7 +360,7 @@ def compute_outcome_test(
     )
     team_means = team_rates.group_by("query_type", "origin").agg(
         pl.len().cast(pl.Int64).alias("team_count"),
-        pl.col("_rate").mean().alias("mean_team_hit_rate"),
+        fixed_point_mean(pl.col("_rate")).alias("mean_team_hit_rate"),
     )
     paired = team_rates.join(
         team_rates.filter(pl.col("origin") == reference).select(
@@ -367,7 +370,7 @@ def compute_outcome_test(
         how="inner",
     ).filter(pl.col("origin") != reference)
     team_diffs = paired.group_by("query_type", "origin").agg(
-        (pl.col("_rate") - pl.col("_ref_rate")).mean().alias("mean_team_hit_rate_diff"),
+        fixed_point_mean(pl.col("_rate") - pl.col("_ref_rate")).alias("mean_team_hit_rate_diff"),
         pl.len().cast(pl.Int64).alias("mean_team_diff_team_count"),
     )
     all_rows = (

@@ -26,9 +26,11 @@ from typing import Literal
 
 import numpy as np
 import polars as pl
+
 from scipy import special, stats
 
 from assets.stats.clusters import design_effect
+from assets.stats.exact import fixed_point_sum
 
 METHOD_EXACT = "exact-conditional"
 """Method label of a crude rate ratio with the exact conditional (Clopper–Pearson) interval."""
@@ -689,7 +691,8 @@ def rate_ratio_table(
         ref_exposure_a = estimable["ref_exposure"].to_numpy()
         deff = np.ones(estimable.height)
         if cross is not None:
-            squares = cross.group_by([*by, group]).agg(pl.col(CROSS_COLUMN).sum().alias("_ss"))
+            squares = cross.group_by([*by, group]).agg(
+                fixed_point_sum(pl.col(CROSS_COLUMN)).alias("_ss"))
             looked_up = (
                 estimable.select(*by, group)
                 .join(squares, on=[*by, group], how="left", nulls_equal=True)

@@ -203,8 +203,10 @@ def shrink_ratios_within(
         values = frame[name].cast(pl.Float64)
         if values.null_count() or (~values.is_finite()).any() or (values < 0).any():
             raise ValueError(f"{name!r} must be finite and non-negative in every row")
+    # NOTE: sorted on every column used, so that a unit's strata are summed in one order
+    # whatever order the rows came in (byte-identical outputs).
     usable = frame.filter((pl.col(exposure) > 0) & (pl.col(ref_exposure) > 0)).sort(
-        [*by, *unit])
+        [*by, *unit, count, exposure, ref_count, ref_exposure])
     out_schema = {**{c: frame.schema[c] for c in (*by, *unit)},
                   **{c: pl.Float64 for c in SHRINKAGE_COLUMNS[:-1]}, "unit_count": pl.Int64}
     # NOTE: one pass to numpy arrays; the groups and units are runs of the sorted rows.

@@ -18,8 +18,10 @@ from typing import Literal
 
 import numpy as np
 import polars as pl
+
 from scipy import stats
 
+from assets.stats.exact import fixed_point_sum
 from assets.stats.rates import (
     METHOD_REFERENCE,
     RateRatioResult,
@@ -192,8 +194,8 @@ def summarise_mantel_haenszel(
         v_term = pl.when(risk_term >= 0).then(risk_term).otherwise(rate_term)
     else:
         v_term = rate_term
-    # NOTE: summed in sorted order: a parallel group-by adds floats in varying order, and
-    # the same inputs must give byte-identical outputs.
+    # NOTE: fixed-point sums: a group-by adds floats in varying order, and the same inputs
+    # must give byte-identical outputs (assets.stats.exact).
     weighted = paired.filter(usable).with_columns(
         (t0 / total).alias("_w"), (t1 / total).alias("_u"),
     )
@@ -206,7 +208,7 @@ def summarise_mantel_haenszel(
             (b * pl.col("_u") ** 2).alias("_ps"),
         )
         .group_by(keys)
-        .agg(pl.col("_r", "_s", "_v", "_pr", "_ps").sort().sum())
+        .agg(fixed_point_sum(pl.col(c)).alias(c) for c in ("_r", "_s", "_v", "_pr", "_ps"))
     )
     if cross_products is not None:
         by = [k for k in keys if k != group]
@@ -217,14 +219,14 @@ def summarise_mantel_haenszel(
             cross_products.join(w, on=[*keys, *strata], how="inner", nulls_equal=True)
             .join(w2, on=[*keys, *second], how="inner", nulls_equal=True)
             .group_by(keys)
-            .agg((pl.col("_w") * pl.col("_w2") * pl.col(CROSS_COLUMN)).sort().sum().alias("_vr"))
+            .agg(fixed_point_sum(pl.col("_w") * pl.col("_w2") * pl.col(CROSS_COLUMN)).alias("_vr"))
         )
         ref_cross = cross_products.filter(pl.col(group) == reference).drop(group)
         of_ref = (
             ref_cross.join(w.drop("_w"), on=[*by, *strata], how="inner", nulls_equal=True)
             .join(w2.drop("_w2"), on=[*by, group, *second], how="inner", nulls_equal=True)
             .group_by(keys)
-            .agg((pl.col("_u") * pl.col("_u2") * pl.col(CROSS_COLUMN)).sort().sum().alias("_vs"))
+            .agg(fixed_point_sum(pl.col("_u") * pl.col("_u2") * pl.col(CROSS_COLUMN)).alias("_vs"))
         )
         sums = (
             sums.join(own, on=keys, how="left", nulls_equal=True)
@@ -368,7 +370,7 @@ def standardised_incidence_ratio(
         used.group_by([*by, group])
         .agg(
             pl.col("count").sum().alias("count"),
-            (pl.col("exposure") * pl.col("_ref_rate")).sum().alias("expected"),
+            fixed_point_sum(pl.col("exposure") * pl.col("_ref_rate")).alias("expected"),
         )
     )
     # NOTE: groups with no usable stratum keep a row with zero observed and expected.
