@@ -15,6 +15,7 @@ import polars as pl
 
 from assets.frames import ConfigError
 from assets.schema import ALL_TEAMS, ORIGINS, QUERY_TYPES, origin_group_expr
+from assets.stats.exact import fixed_point_sum
 
 BENCHMARKS = ("team_residents", "area_residents", "resident_only")
 """Population benchmarks, METHODS.md §0: (a) residents of the team's area (default), (b)
@@ -121,6 +122,14 @@ class Period:
     def years(self) -> float:
         # NOTE: rates are per year of the period: days / 365.25.
         return ((self.end - self.start).days + 1) / 365.25
+
+
+PERIOD_KINDS = ("quarter", "year", "range")
+"""The periods of out_team_disproportionality; out_thematic_disproportionality has
+`THEME_PERIOD_KINDS`."""
+THEME_PERIOD_KINDS = ("quarter", "range")
+"""A theme's periods: quarters and the whole range. NOTE: not the calendar years, which add
+cells (and work for disclosure control) that the quarters and the range already cover."""
 
 
 def list_periods(months: list[str]) -> list[Period]:
@@ -250,6 +259,7 @@ def compute_team_disproportionality(
     *,
     months: list[str],
     settings: AnalysisSettings = AnalysisSettings(),
+    period_kinds: tuple[str, ...] = PERIOD_KINDS,
 ) -> pl.DataFrame:
     """One row per period × query_type × benchmark × team_code (and ALL) × origin: counts,
     rates, ratios.
@@ -259,7 +269,7 @@ def compute_team_disproportionality(
     queries : core query rows of both query types for the months analysed (core table schema).
     population : core_population (all years; the reference year is chosen per period).
     months : the export months analysed; they define the periods (`list_periods`: every
-        complete quarter and calendar year, and the whole range).
+        complete quarter and calendar year, and the whole range) of `period_kinds`.
     settings : reference origin, confidence level, origin level, interval method.
 
     Every team × origin with residents gets a row, also when it has no queries (count 0).
@@ -270,7 +280,8 @@ def compute_team_disproportionality(
     """
     from assets.stats.rates import rate_ratio_table
 
-    units = count_person_units(queries, population, months=months, settings=settings)
+    units = count_person_units(queries, population, months=months, settings=settings,
+                               period_kinds=period_kinds)
     cells = ["period", "query_type", "benchmark", "team_code"]
     per_period = [_period_cells(units, period, population, settings) for period in units.periods]
     grid = pl.concat([g for g, _, _ in per_period]).sort(*cells, "origin", *STRATA)
@@ -378,12 +389,13 @@ class PersonUnits:
 
 def count_person_units(
     queries: pl.LazyFrame, population: pl.DataFrame, *, months: list[str],
-    settings: AnalysisSettings,
+    settings: AnalysisSettings, period_kinds: tuple[str, ...] = PERIOD_KINDS,
 ) -> PersonUnits:
-    """Read the query rows once into `PersonUnits` (see there)."""
+    """Read the query rows once into `PersonUnits` (see there), for the periods of
+    `period_kinds`."""
     from assets.stats.clusters import count_cross_products
 
-    periods = list_periods(months)
+    periods = [p for p in list_periods(months) if p.kind in period_kinds]
     unit_of = {m: m for m in months} | {
         m: p.label for p in periods if p.kind == "quarter" for m in p.months}
     cells = count_person_cells(queries, settings).with_columns(
@@ -452,7 +464,7 @@ def _period_cells(
         cross = (
             units.cross.filter(pl.col("unit").is_in(within) & pl.col("unit_2").is_in(within))
             .group_by("query_type", "scope", "team_code", "origin", *STRATA, *second)
-            .agg(pl.col("cross").sum())
+            .agg(fixed_point_sum(pl.col("cross")))
             # NOTE: a period's sum of squares over several units is never below zero either.
             .with_columns(pl.when(pl.all_horizontal(pl.col(s) == pl.col(s2)
                                                     for s, s2 in zip(STRATA, second)))
@@ -545,7 +557,7 @@ def compute_thematic_disproportionality(
             continue
         table = compute_team_disproportionality(
             filter_queries(theme, queries), filter_population(theme, population),
-            months=window, settings=settings,
+            months=window, settings=settings, period_kinds=THEME_PERIOD_KINDS,
         )
         if theme.teams is not None:
             # NOTE: the ALL row of a team theme would compare the chosen teams' queries with
