@@ -90,11 +90,15 @@ def _headlines(publication: Path) -> tuple[Headline, ...]:
     reference = companion["settings"]["reference_origin"]
     level = companion["settings"]["confidence_level"]
     table = pl.read_csv(table_path, infer_schema_length=None)
+    # NOTE: the whole range is the row labelled first..last; a range that is one calendar year
+    # has the same dates under the year's label too.
+    whole_range = (pl.col("period").str.contains("..", literal=True) if "period" in table.columns
+                   else pl.lit(True))
     whole = table.filter(
         (pl.col("team_code") == ALL_TEAMS) & (pl.col("benchmark") == HEADLINE_BENCHMARK)
         & (pl.col("period_start") == pl.col("period_start").min())
         & (pl.col("period_end") == pl.col("period_end").max())
-        & (pl.col("origin") != reference))
+        & whole_range & (pl.col("origin") != reference))
     headlines = []
     for query_type in QUERY_TYPES:
         part = whole.filter(pl.col("query_type") == query_type)

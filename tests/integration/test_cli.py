@@ -114,3 +114,20 @@ def test_summary_of_a_warehouse_without_statistics(tmp_path):
     summary = summarise_run(tmp_path)
     assert (summary.months, summary.headlines, summary.reports) == ((), (), ())
     assert "out_data_suitability not computed yet" in format_summary(summary, wall_seconds=1.0)
+
+
+def test_the_headline_reads_the_whole_range_once_when_it_is_a_calendar_year(tmp_path):
+    # a 12-month range has the dates of its calendar year: the year's rows must not repeat it
+    folder = tmp_path / "publication"
+    folder.mkdir()
+    rows = [dict(period=period, period_start="2025-01-01", period_end="2025-12-31",
+                 query_type="person", benchmark="team_residents", team_code="ALL", origin=origin,
+                 std_ratio=ratio, std_ratio_ci_low=ratio - 0.1, std_ratio_ci_high=ratio + 0.1,
+                 q_value=0.001, is_suppressed=False)
+            for period in ("2025", "2025-01..2025-12") for origin, ratio in
+            (("NL", 1.0), ("MA", 1.9), ("TR", 1.4))]
+    pl.DataFrame(rows).write_csv(folder / "out_team_disproportionality.csv")
+    (folder / "out_team_disproportionality.json").write_text(
+        '{"settings": {"reference_origin": "NL", "confidence_level": 0.95}}')
+    [headline] = summarise_run(tmp_path).headlines
+    assert [origin for origin, *_ in headline.ratios] == ["MA", "TR"]
