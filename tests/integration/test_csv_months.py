@@ -37,7 +37,7 @@ def test_every_out_table_equals_the_parquet_run(csv_run, pipeline_run):
     _, warehouse = csv_run
     names = sorted(p.name for p in pipeline_run.warehouse.glob("out_*.parquet"))
     assert names == sorted(p.name for p in warehouse.glob("out_*.parquet"))
-    assert len(names) == 7
+    assert len(names) == 8
     for name in names:
         assert_frame_equal(pl.read_parquet(warehouse / name),
                            pl.read_parquet(pipeline_run.warehouse / name))

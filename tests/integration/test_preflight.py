@@ -117,13 +117,13 @@ def test_raw_identifiers_are_found_with_the_runs_guard_never_shown(small_landing
     # NOTE: every row, so that a spread of 1,000 rows must meet it too.
     frame = corpus.load_month(landing, "person", "2025-01")
     corpus.save_month(landing, "person", "2025-01",
-                      frame.with_columns(pl.lit(damage.value).alias("query_reason")))
+                      frame.with_columns(pl.lit(damage.values[0]).alias("query_reason")))
     report = check_landing_zone(landing, SAMPLE_THEMES_PATH, scan_rows=scan_rows)
     [finding] = findings(report, "blocking")
     scanned = frame.height if scan_rows is None else scan_rows
     assert finding == Finding("blocking", "meos/person_queries/2025-01.parquet", "query_reason",
                               f"{scanned} values look like a BSN; the run refuses the whole file")
-    assert damage.value not in format_report(report)
+    assert damage.values[0] not in format_report(report)
 
 
 def test_layout_months_and_sizes(small_landing, tmp_path):
