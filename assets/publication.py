@@ -104,10 +104,8 @@ def publication(
         themes=tuple(sections), is_synthetic=is_synthetic_sample(landing.root),
         reference_origin=settings.reference,
     )
-    # NOTE: the change-over-time section is not in the report yet (issue 13); its table is
-    # published as CSV.
     report_tables = {n: r.table for n, r in released.items()
-                     if n not in ("out_thematic_disproportionality", "out_team_trends")}
+                     if n != "out_thematic_disproportionality"}
     reports = {folder / report_file_name(language):
                render_report(report_tables, context=context, language=language)
                for language in LANGUAGES}  # fmt: skip

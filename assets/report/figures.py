@@ -261,12 +261,14 @@ def _tick_labels(ticks: Sequence[float], language: Language) -> list[str]:
 
 def forest_chart(
     rows: list[dict[str, object]], *, estimators: Sequence[tuple[str, str]], teams: Sequence[str],
-    language: Language,
+    language: Language, legend_title: str | None = None,
 ) -> Chart:  # fmt: skip
     """Ratio per team (rows) and origin (panels) with intervals, one mark per estimator.
 
     `rows` hold team, origin, estimator (its label), ratio, ci_low and ci_high; `estimators` are
-    (label, colour) in drawing order; `teams` the team labels in order.
+    (label, colour) in drawing order; `teams` the team labels in order. The change over time
+    draws quarters as the rows, teams as the panels and origins as the "estimators", under its
+    own `legend_title`.
     """
     origins = list(dict.fromkeys(str(r["origin"]) for r in rows))
     labels = [label for label, _ in estimators]
@@ -286,7 +288,7 @@ def forest_chart(
     ticks = log_ticks(domain)
     scale = alt.Scale(type="log", domain=domain, clamp=True, nice=False)
     axis = alt.Axis(values=ticks, format="~g")
-    legend = Legend(language.w("disproportionality.legend"), labels)
+    legend = Legend(legend_title or language.w("disproportionality.legend"), labels)
     columns = min(3, len(origins))
     grid_rows = math.ceil(len(origins) / columns)
     cell_width = 240

@@ -51,8 +51,10 @@ OUTCOME_TABLE = "out_outcome_test"
 REPEAT_TABLE = "out_repeat_checks"
 VOD_TABLE = "out_veil_of_darkness"
 COUNT_MODEL_TABLE = "out_count_models"
+TRENDS_TABLE = "out_team_trends"
 KNOWN_TABLES = (
     TEAM_TABLE,
+    TRENDS_TABLE,
     SUITABILITY_TABLE,
     OUTCOME_TABLE,
     REPEAT_TABLE,
@@ -67,6 +69,11 @@ _ESTIMATORS = (
     ("shrunk_ratio", "shrunk_ci_low", "shrunk_ci_high", "#d9741c"),
     ("person_rate_ratio", "person_rate_ratio_ci_low", "person_rate_ratio_ci_high", "#2a8c55"),
 )
+# Colours of the origins in the change-over-time figures, in report order of the origins.
+_ORIGIN_COLOURS = ("#1f5fa8", "#d9741c", "#2a8c55", "#8c5fa8", "#b8860b", "#c0392b", "#4aa3c8",
+                   "#7f7f7f", "#e377c2", "#17becf")
+QUARTER_PATTERN = r"^\d{4}-Q[1-4]$"
+"""A period label of one calendar quarter (``2025-Q3``) in out_team_disproportionality."""
 
 Tables = Mapping[str, pl.DataFrame]
 Builder = Callable[[Tables, ReportContext, Language, Figures], "Section | None"]
@@ -515,6 +522,123 @@ def build_funnel(
                    {"has_columns": has_columns, "blocks": blocks})  # fmt: skip
 
 
+_TREND_COLUMNS = (
+    label("columns.team_code", "team_code", "team"),
+    label("columns.origin", "origin", "origin"),
+    label("columns.comparison", "comparison", "term:comparisons"),
+    value("columns.period_from", "text", "period_from"),
+    value("columns.period_to", "text", "period_to"),
+    value("columns.change_ratio", "ratio", "change_ratio"),
+    value("columns.ci", "ci", "change_ci_low", "change_ci_high"),
+    value("columns.q_value", "p", "q_value"),
+)
+
+
+@dataclass(frozen=True)
+class Change:
+    """One change the change-over-time section states in words: a published comparison of
+    out_team_trends whose interval excludes 1 and whose q-value is below the FDR level."""
+
+    team_code: str
+    origin: str
+    comparison: str
+    period_from: str
+    period_to: str
+    change_ratio: float
+    ci_low: float
+    ci_high: float
+    q_value: float
+
+    @property
+    def direction(self) -> str:
+        """``rose`` or ``fell``: the words key of the change's direction."""
+        return "rose" if self.change_ratio > 1 else "fell"
+
+
+def quarter_figure(
+    frame: pl.DataFrame, context: ReportContext, language: Language, figures: Figures,
+    caption: str,
+) -> Figure | None:  # fmt: skip
+    """Small multiples per team (ALL first): the ratio of every origin per complete quarter with
+    its interval. `frame` holds one query type and benchmark; suppressed rows are left out."""
+    ratio, low, high, _ = _ratio_family(frame)
+    quarters = published(frame).filter(
+        pl.col("period").str.contains(QUARTER_PATTERN)
+        & (pl.col("origin") != context.reference_origin)
+    )
+    origins = sorted(set(quarters.get_column("origin").to_list()), key=_origin_sort_key)
+    colours = dict(zip(origins, _ORIGIN_COLOURS * (len(origins) // len(_ORIGIN_COLOURS) + 1)))
+    rows = [
+        {"team": str(r["period"]), "origin": language.team(r["team_code"]),
+         "estimator": language.origin(r["origin"]), "ratio": float(r[ratio]),
+         "ci_low": _open_bound(r.get(low), 0.0), "ci_high": _open_bound(r.get(high), math.inf)}
+        for r in sorted_rows(quarters, ("team_code", "period", "origin"))
+        if is_number(r.get(ratio)) and r[ratio] > 0
+    ]  # fmt: skip
+    if not rows:
+        return None
+    drawn = {r["estimator"] for r in rows}
+    series = [(language.origin(o), colours[o]) for o in origins if language.origin(o) in drawn]
+    periods = sorted({str(r["team"]) for r in rows})
+    chart = forest_chart(rows, estimators=series, teams=periods, language=language,
+                         legend_title=language.w("columns.origin"))  # fmt: skip
+    return figures.render(chart, caption)
+
+
+def significant_changes(trends: pl.DataFrame, context: ReportContext) -> list[Change]:
+    """The published comparisons of one query type and benchmark that changed clearly: interval
+    excluding 1 and q-value below the FDR level, in team, origin and comparison order."""
+    shown = published(trends).filter(
+        (pl.col("q_value") < context.fdr_level)
+        & ((pl.col("change_ci_low") > 1) | (pl.col("change_ci_high") < 1))
+    )
+    order = {c: i for i, c in enumerate(("quarter_vs_year_earlier", "quarter_vs_first",
+                                          "trend_per_year"))}  # fmt: skip
+    rows = sorted_rows(shown, ("team_code", "origin"))
+    rows.sort(key=lambda r: (_team_sort_key(r["team_code"]), _origin_sort_key(r["origin"]),
+                             order.get(r["comparison"], len(order))))  # fmt: skip
+    return [Change(r["team_code"], r["origin"], r["comparison"], r["period_from"], r["period_to"],
+                   r["change_ratio"], r["change_ci_low"], r["change_ci_high"], r["q_value"])
+            for r in rows]  # fmt: skip
+
+
+def build_change(
+    tables: Tables, context: ReportContext, language: Language, figures: Figures
+) -> Section | None:
+    """Change over time: per query type the quarters of out_team_disproportionality as small
+    multiples per team, a sentence per clear change of out_team_trends, and its table."""
+    trends = tables.get(TRENDS_TABLE)
+    if trends is None:
+        return None
+    trends = select_benchmark(trends, context)
+    team = tables.get(TEAM_TABLE)
+    quarterly = (select_benchmark(team, context) if team is not None and "period" in team.columns
+                 else None)  # fmt: skip
+    types = sorted({*query_types(trends), *(query_types(quarterly) if quarterly is not None
+                                            else [])} - {None})  # fmt: skip
+    blocks = []
+    for query_type in types or [None]:
+        heading = language.term("query_type_headings", _type_key(query_type))
+        figure = None
+        if quarterly is not None:
+            figure = quarter_figure(of_type(quarterly, query_type), context, language, figures,
+                                    language.w("change.caption", type=heading))
+        typed = of_type(trends, query_type)
+        where = {"benchmark": context.benchmark} if "benchmark" in typed.columns else {}
+        if query_type is not None:
+            where["query_type"] = query_type
+        blocks.append({
+            "query_type": _type_key(query_type),
+            "figure": figure,
+            "changes": significant_changes(typed, context),
+            "table": (_table(typed, _TREND_COLUMNS, ("team_code", "origin", "comparison"),
+                             source=TRENDS_TABLE, where=where)
+                      if not typed.is_empty() else None),
+        })  # fmt: skip
+    return Section("change-over-time", "change", "sections/change.html.j2",
+                   {"is_empty": trends.is_empty(), "blocks": blocks})  # fmt: skip
+
+
 _OUTCOME_COLUMNS = (
     label("columns.query_type", "query_type", "term:query_types"),
     label("columns.origin", "origin", "origin"),
@@ -751,6 +875,7 @@ SECTIONS: tuple[Builder, ...] = (
     build_suitability,
     build_disproportionality,
     build_funnel,
+    build_change,
     build_outcome,
     build_repeat,
     build_darkness,

@@ -65,6 +65,7 @@ def environment(code: str) -> jinja2.Environment:
         cell=lambda column, row: cell(language, column, row),
         is_suppressed=is_suppressed_row,
         adjective=language.origin_adjective,
+        team=language.team,
         join_words=language.join,
         setting=_setting_text,
         **{name: getattr(language, name) for name in NUMBER_FORMATS},

@@ -238,9 +238,57 @@ def _context(**overrides: object) -> ReportContext:
     return ReportContext(**(base | overrides))  # type: ignore[arg-type]
 
 
+QUARTERS = ("2025-Q1", "2025-Q2", "2025-Q3", "2025-Q4")
+
+
+def _with_quarters(team: pl.DataFrame) -> pl.DataFrame:
+    """The team table with rows per quarter besides the range (ratios drifting per quarter)."""
+    quarters = [
+        team.with_columns(
+            period=pl.lit(label), period_start=dt.date(2025, 3 * i + 1, 1),
+            period_end=dt.date(2025, 3 * i + 3, 30 if i in (1, 2) else 31),
+            **{c: pl.col(c) * (1 + 0.1 * i) for c in ("std_ratio", "std_ratio_ci_low",
+                                                     "std_ratio_ci_high")})
+        for i, label in enumerate(QUARTERS)
+    ]  # fmt: skip
+    return pl.concat([team, *quarters])
+
+
+# A cell whose ratio halves from the first quarter to the last: it must be stated in words.
+CHANGED = ("T02", "MA")
+
+
+def _trends_table() -> pl.DataFrame:
+    """A controlled out_team_trends: one clear change (CHANGED), one row suppressed (T03, CW)."""
+    rows = []
+    for query_type in ("person", "plate"):
+        for team in ("ALL", *TEAMS):
+            for origin in ORIGINS[1:]:
+                for comparison, start in (("quarter_vs_first", "2025-Q1"),
+                                          ("trend_per_year", "2025-Q1")):  # fmt: skip
+                    changed = (team, origin) == CHANGED and query_type == "person"
+                    ratio = 0.5 if changed else 1.0 + 0.01 * ORIGINS.index(origin)
+                    hidden = (team, origin) == ("T03", "CW")
+                    rows.append(dict(
+                        query_type=query_type, benchmark="team_residents", team_code=team,
+                        origin=origin, comparison=comparison, period_from=start,
+                        period_to="2025-Q4", change_ratio=None if hidden else ratio,
+                        change_ci_low=None if hidden else ratio * (0.7 if changed else 0.8),
+                        change_ci_high=None if hidden else ratio * (1.4 if changed else 1.25),
+                        p_value=None if hidden else (0.0001 if changed else 0.6),
+                        q_value=None if hidden else (0.002 if changed else 0.8),
+                        interval_method="person_clustered", is_suppressed=hidden,
+                    ))  # fmt: skip
+    return pl.DataFrame(rows, schema_overrides={"change_ratio": pl.Float64,
+                                                "change_ci_low": pl.Float64,
+                                                "change_ci_high": pl.Float64,
+                                                "p_value": pl.Float64, "q_value": pl.Float64})
+
+
 def _all_tables() -> dict[str, pl.DataFrame]:
     return {
-        "out_team_disproportionality": _team_table(),
+        "out_team_disproportionality": _with_quarters(_team_table()),
+        "out_team_trends": _trends_table(),
         "out_data_suitability": _suitability_table(),
         "out_outcome_test": _outcome_table(),
         "out_repeat_checks": _repeat_table(),
@@ -283,6 +331,7 @@ SECTION_TABLES = {
     "repeat-checks": "out_repeat_checks",
     "veil-of-darkness": "out_veil_of_darkness",
     "count-models": "out_count_models",
+    "change-over-time": "out_team_trends",
 }
 
 
@@ -427,6 +476,37 @@ def test_the_whole_range_is_shown_when_a_year_has_the_same_dates() -> None:
     assert len(detail) == 2
     assert all(t.where["period"] == "2025-01..2025-12" for t in detail)
     assert check_published_cells(report, {"out_team_disproportionality": team}) > 100
+
+
+@pytest.mark.parametrize(("language", "words"), [
+    ("nl", ("van 2025-Q1 tot 2025-Q4 daalde de gestandaardiseerde ratio", "0,50", "0,35–0,70")),
+    ("en", ("from 2025-Q1 to 2025-Q4 the standardised ratio fell", "0.50", "0.35–0.70")),
+])
+def test_change_over_time_states_clear_changes_and_draws_the_quarters(
+    pages: dict[str, str], language: str, words: tuple[str, ...]
+) -> None:
+    page = pages[language]
+    section = page.split('<section id="change-over-time">')[1].split("</section>")[0]
+    items = re.findall(r"<li>(.*?)</li>", section, flags=re.S)
+    # one clear change (a halving, both comparisons), only for person queries, team T02
+    assert len(items) == 2 and all("T02" in i for i in items)
+    assert all(w in html.unescape(re.sub("<[^>]+>", "", items[0])) for w in words)
+    figure = re.findall(r"<svg\b.*?</svg>", section, flags=re.S)
+    assert len(figure) == 2  # person and plate queries
+    drawn = " ".join(html.unescape(t) for t in re.findall(r"<text[^>]*>([^<]*)</text>", figure[0]))
+    assert all(q in drawn for q in QUARTERS) and "T06" in drawn
+    report = parse_report(page)
+    trends = [t for t in report.tables if t.source == "out_team_trends"]
+    assert len(trends) == 2
+    assert check_published_cells(report, _all_tables()) > 1_000
+
+
+def test_change_over_time_without_two_quarters_says_so() -> None:
+    empty = _trends_table().clear()
+    page = render_report({"out_team_trends": empty, "out_team_disproportionality": _team_table()},
+                         context=_context(), language="en")
+    assert "do not cover two complete calendar quarters" in page
+    assert 'data-source="out_team_trends"' not in page
 
 
 def test_tables_show_the_published_values(pages: dict[str, str]) -> None:
