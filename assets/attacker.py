@@ -891,6 +891,11 @@ def attack(tables: Mapping[str, pl.DataFrame], declarations: Declarations, rules
     lonely = protected & (comp_of_var < 0)
     result_low[lonely], result_high[lonely] = lower[lonely], cap
     cache = {} if cache is None else cache
+    # NOTE: a feasible point of an earlier call of the same search stays feasible after more
+    # cells are hidden (a published count becomes an unknown that may keep its value, and the
+    # estimates hidden with it only drop relations): its values certify counts again for free.
+    witnesses = cache.setdefault(_WITNESSES, {})
+    identity = cells.select("table", "row", "column").rows()
     reused = 0
     for component in np.flatnonzero(has_protected):
         vars_ = lp_ids[comp_vars[component]]
@@ -911,12 +916,17 @@ def attack(tables: Mapping[str, pl.DataFrame], declarations: Declarations, rules
         else:
             matrix = sparse.csr_matrix((coef[terms], (rows_, cols_)),
                                        shape=(len(rels), len(vars_)))
+            prior = np.array([witnesses.get(identity[v], (np.nan, np.nan)) for v in vars_],
+                             dtype=float).reshape(-1, 2)
             cache[key] = _solve_component(
                 matrix, low[rel_ids[rels]], high[rel_ids[rels]], lower[vars_], upper[vars_],
                 protected[vars_], rules.threshold,
-                true[vars_] if truth is not None else None)
+                true[vars_] if truth is not None else None, prior)
             lp_count += cache[key].programmes
         outcome = cache[key]
+        if outcome.low is not None:
+            for i in np.flatnonzero(~np.isnan(outcome.low)):
+                witnesses[identity[vars_[i]]] = (outcome.low[i], outcome.high[i])
         if outcome.low is None:
             inconsistent += 1
             continue
@@ -989,6 +999,11 @@ def _signature(*arrays) -> bytes:
     return digest.digest()
 
 
+_WITNESSES = "witnesses"
+"""The key in an `attack` cache under which values of earlier feasible points are kept, per
+(table, row, column)."""
+
+
 @dataclass
 class _Outcome:
     """Per variable of a component: interval, whether it is exact, binding relations."""
@@ -1002,7 +1017,7 @@ class _Outcome:
 
 def _solve_component(matrix: sparse.csr_matrix, low: np.ndarray, high: np.ndarray,
                      lower: np.ndarray, upper: np.ndarray, protected: np.ndarray, threshold: int,
-                     true: np.ndarray | None) -> _Outcome:
+                     true: np.ndarray | None, prior: np.ndarray | None = None) -> _Outcome:
     """Intervals of the protected variables of one component: witnesses first, then a pair of
     programmes for each count no witness certifies.
 
@@ -1012,6 +1027,8 @@ def _solve_component(matrix: sparse.csr_matrix, low: np.ndarray, high: np.ndarra
     passes them, else the optimum of the first programme. Each further witness pushes the
     counts not yet certified as far up (then down) as a certificate needs and no further:
     capped that way, one programme certifies many counts instead of sending one to the cap.
+    `prior` (one row per variable: low and high, NaN where unknown) holds values of feasible
+    points found earlier in the same search.
     """
     solver = _ComponentSolver(matrix, low, high, lower, upper)
     n = len(lower)
@@ -1024,6 +1041,8 @@ def _solve_component(matrix: sparse.csr_matrix, low: np.ndarray, high: np.ndarra
     anchor = true.copy() if true is not None and not np.isnan(true).any() else first.x
     seen_low = np.minimum(anchor, first.x)
     seen_high = np.maximum(anchor, first.x)
+    if prior is not None:
+        seen_low, seen_high = np.fmin(seen_low, prior[:, 0]), np.fmax(seen_high, prior[:, 1])
 
     def certified() -> np.ndarray:
         low_ = np.maximum(np.ceil(seen_low - _TOLERANCE), 1.0)
