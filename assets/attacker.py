@@ -891,11 +891,17 @@ def attack(tables: Mapping[str, pl.DataFrame], declarations: Declarations, rules
     lonely = protected & (comp_of_var < 0)
     result_low[lonely], result_high[lonely] = lower[lonely], cap
     cache = {} if cache is None else cache
-    # NOTE: a feasible point of an earlier call of the same search stays feasible after more
-    # cells are hidden (a published count becomes an unknown that may keep its value, and the
-    # estimates hidden with it only drop relations): its values certify counts again for free.
-    witnesses = cache.setdefault(_WITNESSES, {})
+    # NOTE: a feasible point of an earlier call of the same search stays feasible when every
+    # count hidden then is still hidden (a published count becomes an unknown that may keep
+    # its value, and the estimates hidden with it only drop relations): its values certify
+    # counts again for free. A search whose per-table rules publish a count hidden before
+    # starts afresh.
     identity = cells.select("table", "row", "column").rows()
+    hidden_now = {identity[v] for v in np.flatnonzero(hidden)}
+    if not cache.get(_HIDDEN, set()) <= hidden_now:
+        cache[_WITNESSES] = {}
+    cache[_HIDDEN] = hidden_now
+    witnesses = cache.setdefault(_WITNESSES, {})
     reused = 0
     for component in np.flatnonzero(has_protected):
         vars_ = lp_ids[comp_vars[component]]
@@ -1002,6 +1008,8 @@ def _signature(*arrays) -> bytes:
 _WITNESSES = "witnesses"
 """The key in an `attack` cache under which values of earlier feasible points are kept, per
 (table, row, column)."""
+_HIDDEN = "hidden"
+"""The key in an `attack` cache of the counts (table, row, column) hidden at the last call."""
 
 
 @dataclass

@@ -552,6 +552,11 @@ def control_release(truth: Mapping[str, pl.DataFrame], specs: Mapping[str, Discl
         rounds += 1
         controlled = _control(truth, forced, specs, threshold=rules.threshold,
                               round_to=rules.round_to, reference=rules.reference)
+        # NOTE: what one round hides stays hidden in the next: suppression only grows, so the
+        # search ends, and the attacker's feasible points of earlier rounds stay feasible
+        # (they certify most counts again without a programme).
+        for name in names:
+            forced[name] |= controlled[name].get_column(SUPPRESSED_COLUMN).to_numpy()
         published = {n: publish(controlled[n], specs[n], reference=rules.reference,
                                 significant_digits=rules.significant_digits) for n in names}
         report = attack(published, declarations, rules, public=truth, truth=truth,
