@@ -891,16 +891,17 @@ def attack(tables: Mapping[str, pl.DataFrame], declarations: Declarations, rules
     lonely = protected & (comp_of_var < 0)
     result_low[lonely], result_high[lonely] = lower[lonely], cap
     cache = {} if cache is None else cache
-    # NOTE: a feasible point of an earlier call of the same search stays feasible when every
-    # count hidden then is still hidden (a published count becomes an unknown that may keep
-    # its value, and the estimates hidden with it only drop relations): its values certify
-    # counts again for free. A search whose per-table rules publish a count hidden before
-    # starts afresh.
+    # NOTE: a feasible point of an earlier call stays feasible when the same cells exist and
+    # every count published now was published then with the same value (a count hidden since
+    # becomes an unknown that may keep its value, and the estimates hidden with it only drop
+    # relations): its values certify counts again for free. Otherwise they are forgotten.
     identity = cells.select("table", "row", "column").rows()
-    hidden_now = {identity[v] for v in np.flatnonzero(hidden)}
-    if not cache.get(_HIDDEN, set()) <= hidden_now:
+    published_now = {identity[v]: value[v] for v in np.flatnonzero(~hidden)}
+    before = cache.get(_PUBLISHED)
+    if before is None or before[1] != identity or any(
+            before[0].get(k) != v for k, v in published_now.items()):
         cache[_WITNESSES] = {}
-    cache[_HIDDEN] = hidden_now
+    cache[_PUBLISHED] = (published_now, identity)
     witnesses = cache.setdefault(_WITNESSES, {})
     reused = 0
     for component in np.flatnonzero(has_protected):
@@ -1008,8 +1009,9 @@ def _signature(*arrays) -> bytes:
 _WITNESSES = "witnesses"
 """The key in an `attack` cache under which values of earlier feasible points are kept, per
 (table, row, column)."""
-_HIDDEN = "hidden"
-"""The key in an `attack` cache of the counts (table, row, column) hidden at the last call."""
+_PUBLISHED = "published"
+"""The key in an `attack` cache of the last call's published counts by (table, row, column)
+and its cells."""
 
 
 @dataclass

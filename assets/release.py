@@ -487,7 +487,7 @@ def _ordered(table: pl.DataFrame, spec: DisclosureSpec) -> pl.DataFrame:
 def release_tables(tables: dict[str, pl.DataFrame], *, threshold: int, round_to: int | None,
                    reference: str = "NL", themes: Sequence[Theme] = (),
                    significant_digits: int | None = SIGNIFICANT_DIGITS,
-                   log: dict | None = None) -> dict[str, Released]:
+                   log: dict | None = None, cache: dict | None = None) -> dict[str, Released]:
     """Disclosure-control every known, non-empty table of one release, with the attacker model
     of ``assets.attacker`` as the final judge.
 
@@ -503,7 +503,8 @@ def release_tables(tables: dict[str, pl.DataFrame], *, threshold: int, round_to:
        order). Back to 2 until nothing is pinned.
 
     Deterministic (no randomness, fixed orders) and finite: every round hides one more row or
-    raises. `log`, when given, receives rounds, cells added and the judge's figures.
+    raises. `log`, when given, receives rounds, cells added and the judge's figures; `cache`,
+    when given, keeps the attacker's work for the publication check of the same release.
     Raises when a result breaks the rules or a pinned count cannot be protected.
     """
     started = time.perf_counter()
@@ -527,14 +528,16 @@ def release_tables(tables: dict[str, pl.DataFrame], *, threshold: int, round_to:
         truth, specs, declare_relations(truth, reference=reference, themes=themes),
         Rules(threshold=threshold, round_to=round_to, significant_digits=significant_digits,
               reference=reference),
-        flagged=forced, structural=structural_zeros(truth, themes), log=log, started=started)
+        flagged=forced, structural=structural_zeros(truth, themes), log=log, started=started,
+        cache=cache)
 
 
 def control_release(truth: Mapping[str, pl.DataFrame], specs: Mapping[str, DisclosureSpec],
                     declarations: Declarations, rules: Rules, *,
                     flagged: Mapping[str, np.ndarray] | None = None,
                     structural: Mapping[str, pl.DataFrame] | None = None,
-                    log: dict | None = None, started: float | None = None) -> dict[str, Released]:
+                    log: dict | None = None, started: float | None = None,
+                    cache: dict | None = None) -> dict[str, Released]:
     """Steps 2 and 3 of :func:`release_tables` for any tables, specs and declarations.
 
     `truth` holds the unsuppressed tables sorted by their keys, in the order they are
@@ -547,7 +550,7 @@ def control_release(truth: Mapping[str, pl.DataFrame], specs: Mapping[str, Discl
     primary = {n: forced[n] | truth[n].select(primary_expr(specs[n], rules.threshold))
                .to_series().to_numpy() for n in names}
     rounds, added, programmes = 0, 0, 0
-    cache: dict = {}
+    cache = {} if cache is None else cache
     while True:
         rounds += 1
         controlled = _control(truth, forced, specs, threshold=rules.threshold,
@@ -711,12 +714,14 @@ def write_release(folder: Path, released: dict[str, Released], companion: dict) 
 
 def write_checked_release(folder: Path, released: dict[str, Released], companion: dict,
                           threshold: int, *, rules: Rules | None = None,
-                          themes: Sequence[Theme] = ()) -> tuple[list[Path], dict]:
+                          themes: Sequence[Theme] = (),
+                          cache: dict | None = None) -> tuple[list[Path], dict]:
     """:func:`write_release`, then :func:`recheck_published` on what was written. When the
     re-read fails, the files just written are removed again: nothing that fails disclosure
     control stays in the publication folder. Returns the files written and the check."""
     written = write_release(folder, released, companion)
-    check = recheck_published(folder, threshold, released=released, rules=rules, themes=themes)
+    check = recheck_published(folder, threshold, released=released, rules=rules, themes=themes,
+                              cache=cache)
     if not check["passed"]:
         for path in written:
             path.unlink(missing_ok=True)
@@ -740,11 +745,14 @@ def read_published(folder: Path) -> dict[str, pl.DataFrame]:
 
 def recheck_published(folder: Path, threshold: int, *,
                       released: Mapping[str, Released] | None = None,
-                      rules: Rules | None = None, themes: Sequence[Theme] = ()) -> dict:
+                      rules: Rules | None = None, themes: Sequence[Theme] = (),
+                      cache: dict | None = None) -> dict:
     """Re-read every published CSV and check it against its spec, and (given the released
     tables with their warehouse copies) run the attacker model over all of them together: the
     result of the publication check as `passed` and aggregate `metadata` (violating row
-    counts and the attacker's figures, never values)."""
+    counts and the attacker's figures, never values). With the judge's `cache`, components
+    whose programmes are exactly the judged ones are not solved again (what was re-read is
+    what was judged); any difference is solved afresh."""
     violations = {}
     tables = read_published(folder)
     for name, table in tables.items():
@@ -767,7 +775,7 @@ def recheck_published(folder: Path, threshold: int, *,
                  for n, t in controlled.items()}
         report = attack(tables, declare_relations(truth, reference=rules.reference, themes=themes),
                         rules, public=truth, truth=truth,
-                        structural=structural_zeros(truth, themes))
+                        structural=structural_zeros(truth, themes), cache=cache)
         audit = {f"attacker_{k}": v for k, v in report.stats.items()}
         if report.stats["pinned"] or report.stats["inconsistent_components"]:
             violations["attacker"] = (
