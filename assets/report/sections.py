@@ -587,16 +587,12 @@ def quarter_figure(
 
 def significant_changes(trends: pl.DataFrame, context: ReportContext) -> list[Change]:
     """The published comparisons of one query type and benchmark that changed clearly: interval
-    excluding 1 and q-value below the FDR level, in team, origin and comparison order."""
+    excluding 1 and q-value below the FDR level, in the order of the table below them."""
     shown = published(trends).filter(
         (pl.col("q_value") < context.fdr_level)
         & ((pl.col("change_ci_low") > 1) | (pl.col("change_ci_high") < 1))
     )
-    order = {c: i for i, c in enumerate(("quarter_vs_year_earlier", "quarter_vs_first",
-                                          "trend_per_year"))}  # fmt: skip
-    rows = sorted_rows(shown, ("team_code", "origin"))
-    rows.sort(key=lambda r: (_team_sort_key(r["team_code"]), _origin_sort_key(r["origin"]),
-                             order.get(r["comparison"], len(order))))  # fmt: skip
+    rows = sorted_rows(shown, ("team_code", "origin", "comparison"))
     return [Change(r["team_code"], r["origin"], r["comparison"], r["period_from"], r["period_to"],
                    r["change_ratio"], r["change_ci_low"], r["change_ci_high"], r["q_value"])
             for r in rows]  # fmt: skip
