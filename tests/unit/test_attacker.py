@@ -168,6 +168,51 @@ def test_small_sums_pin_hit_counts_of_a_margin() -> None:
     _no_pins(release_tables({"out_outcome_test": truth}, threshold=10, round_to=None))
 
 
+def _suitability(teams: dict[str, tuple[int, int, int]]) -> pl.DataFrame:
+    """Data-suitability rows (received, quarantined, linked) per team of one month, ALL summed."""
+    rows = {**teams, "ALL": tuple(sum(v[i] for v in teams.values()) for i in range(3))}
+    return pl.DataFrame([
+        {"month": "2025-01", "query_type": "person", "team_code": t, "rows_received": r,
+         "rows_quarantined": q, "rows_valid": r - q, "rows_identified": r - q,
+         "rows_linked": linked} for t, (r, q, linked) in rows.items()])
+
+
+def test_a_zero_is_known_only_where_the_primary_rule_publishes_zeros() -> None:
+    # Both teams' rows are hidden (valid − linked = 5 < 10); the month's total of quarantined
+    # rows is a published 0, so each team's is 0: no disclosure, a zero is published for
+    # that count anyway. The hit counts of the outcome test protect zeros.
+    name = "out_data_suitability"
+    truth = _suitability({"T1": (50, 0, 45), "T2": (60, 0, 55)})
+    released = release_tables({name: truth}, threshold=10, round_to=None)
+    published = released[name].table
+    assert published.filter(pl.col("team_code") != "ALL")["is_suppressed"].all()
+    assert not published.filter(pl.col("team_code") == "ALL")["is_suppressed"].any()
+    controlled = _truth(released)[name].drop("is_suppressed", "suppression_reason")
+    report = attack(_published(released), declare_relations({name: controlled}, reference="NL"),
+                    Rules(threshold=10), public={name: controlled}, truth={name: controlled})
+    zeros = report.counts.filter(pl.col("column") == "rows_quarantined")
+    assert zeros.select("low", "high", "pinned").unique().rows() == [(0.0, 0.0, False)]
+    assert report.stats["pinned"] == 0
+    outcome = _outcome({"T1": (0, 40), "T2": (0, 40), "T3": (50, 200)})
+    pins = _pins({"out_outcome_test": _old_way(outcome, SPECS["out_outcome_test"])},
+                 {"out_outcome_test": outcome})
+    assert set(pins.filter(pl.col("column") == "hit_count")["team_code"]) == {"T1", "T2"}
+
+
+def test_two_witnesses_certify_a_count_whose_interval_is_as_wide_as_the_threshold() -> None:
+    # T1 + T2 = 10 queries with both hidden: each lies anywhere in 0..10, which is not pinned;
+    # the true counts and one pushed point show it without an exact programme per count.
+    truth = _team({("T1", "NL"): (4, 4), ("T2", "NL"): (6, 6), ("T3", "NL"): (50, 90)}
+                  ).drop("rate_ratio")
+    released = release_tables({TEAM: truth}, threshold=10, round_to=None)
+    controlled = {TEAM: _truth(released)[TEAM].drop("is_suppressed", "suppression_reason")}
+    report = attack(_published(released), declare_relations(controlled, reference="NL"),
+                    Rules(threshold=10), public=controlled, truth=controlled)
+    queries = report.counts.filter(pl.col("column") == "query_count")
+    assert queries.select("low", "high", "exact", "pinned").unique().rows() == [
+        (0.0, 10.0, False, False)]
+
+
 def _repeat(cells: dict[tuple[str, str], tuple[int, int]]) -> pl.DataFrame:
     team = _team(cells)
     return team.select("query_type", "team_code", "origin", "person_count", "query_count",
