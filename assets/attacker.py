@@ -1059,8 +1059,9 @@ def _solve_component(matrix: sparse.csr_matrix, low: np.ndarray, high: np.ndarra
                      partner: np.ndarray, threshold: int, true: np.ndarray | None,
                      prior: np.ndarray | None = None,
                      settled: np.ndarray | None = None) -> _Outcome:
-    """Intervals of the protected variables of one component: witnesses first, then a pair of
-    programmes for each count no witness certifies.
+    """Intervals of the protected variables of one component: witnesses first, then for each
+    count no witness certifies, programmes over its neighbourhood (large components only,
+    `_Neighbourhoods`) and, if they do not settle it, over the whole component.
 
     A count is certified (not pinned) when two feasible points differ in it by at least the
     threshold. Where the implication persons ≥ 1 can raise its lower end after solving
@@ -1303,7 +1304,7 @@ _UNRAISED, _RAISED = -1, -2
 
 _WITNESS_YIELD = 0.02
 """Witness pairs go on while a pair certifies at least this share of the open counts: a pair
-over a whole component costs about as much as 25 programmes for one count each."""
+over a whole component costs about as much as 10 to 25 programmes for one count each."""
 
 
 def _members(labels: np.ndarray, n: int) -> list[np.ndarray]:
