@@ -1060,8 +1060,8 @@ def _solve_component(matrix: sparse.csr_matrix, low: np.ndarray, high: np.ndarra
                      prior: np.ndarray | None = None,
                      settled: np.ndarray | None = None) -> _Outcome:
     """Intervals of the protected variables of one component: witnesses first, then for each
-    count no witness certifies, programmes over its neighbourhood (large components only,
-    `_Neighbourhoods`) and, if they do not settle it, over the whole component.
+    count no witness certifies, a relaxation around it (large components only,
+    `_Neighbourhoods`) and, if that does not pin it, programmes over the whole component.
 
     A count is certified (not pinned) when two feasible points differ in it by at least the
     threshold. Where the implication persons ≥ 1 can raise its lower end after solving
@@ -1135,23 +1135,16 @@ def _solve_component(matrix: sparse.csr_matrix, low: np.ndarray, high: np.ndarra
     result_low, result_high = np.full(n, np.nan), np.full(n, np.nan)
     exact = np.zeros(n, dtype=bool)
     binding: dict[int, np.ndarray] = {}
-    # NOTE: on a large component, a count's neighbourhood settles most counts left: with the
-    # rest of the component held at the anchor its optima are feasible points (witnesses),
-    # and with only the relations inside it the interval is a relaxation (provable bounds).
-    local = _Neighbourhoods(matrix, low, high, lower, upper, anchor) if (
+    # NOTE: on a large component, the relations near a count often pin it already (a zero
+    # margin, a small sum): a relaxation whose interval contains the true one, in milliseconds.
+    local = _Neighbourhoods(matrix, low, high, lower, upper) if (
         n > _LOCAL_FROM and len(open_)) else None
     for i in open_:
         # NOTE: the optima of earlier counts' programmes are witnesses for the later ones.
         if certified()[i]:
             continue
         if local is not None:
-            members = local.members(i)
-            for point in local.witnesses(i, members):
-                seen_low[members] = np.minimum(seen_low[members], point)
-                seen_high[members] = np.maximum(seen_high[members], point)
-            if certified()[i]:
-                continue
-            outer = local.relaxed_interval(i, members, seen_low[i] <= lower[i])
+            outer = local.relaxed_interval(i, seen_low[i] <= lower[i])
             if outer is not None and _is_pinned(*outer[:2], threshold):
                 exact[i] = True
                 result_low[i], result_high[i], binding[i] = outer
@@ -1197,35 +1190,31 @@ def _is_pinned(low: float, high: float, threshold: int) -> bool:
 
 
 _LOCAL_FROM = 2000
-"""Components with more unknowns than this try a count's neighbourhood before a programme over
-the whole component."""
-_LOCAL_SIZE = 2000
+"""Components with more unknowns than this try a relaxation around a count before a programme
+over the whole component."""
+_LOCAL_SIZE = 600
 """The most unknowns in a neighbourhood."""
-_LOCAL_DEPTH = 4
+_LOCAL_DEPTH = 3
 """Steps from a count to its neighbourhood's edge, each through one relation."""
 
 
 class _Neighbourhoods:
-    """Programmes over the unknowns near one count of a component: its neighbourhood holds
-    the unknowns reached from it through at most `_LOCAL_DEPTH` relations (at most
-    `_LOCAL_SIZE` of them, nearest first).
+    """Relaxations of a component around one count: the unknowns reached from the count
+    through at most `_LOCAL_DEPTH` relations (at most `_LOCAL_SIZE` of them, nearest first),
+    and only the relations that lie inside them. The feasible set only grows when relations
+    are left out, so an interval found this way contains the count's true interval: a count it
+    pins is pinned, and the relations that bind it are ones that confine it.
 
-    * With every other unknown held at the anchor (a feasible point of the component), the
-      relations that touch the neighbourhood are a programme whose optima, completed by the
-      anchor, are feasible points of the whole component: witnesses.
-    * With only the relations that lie inside the neighbourhood, the programme is a
-      relaxation: its optima bound the count from outside.
-
-    A small programme takes milliseconds where one over a component of 19,000 unknowns takes
-    up to seconds; the whole component is solved only for counts that neither settles.
+    A programme over a few hundred unknowns takes milliseconds where one over a component of
+    19,000 unknowns takes up to a second. (Witnesses from neighbourhoods, with the rest of the
+    component held at the true counts, were tried and dropped: on a sparse panel they certified
+    none of the counts the witness pairs had left.)
     """
 
     def __init__(self, matrix: sparse.csr_matrix, low: np.ndarray, high: np.ndarray,
-                 lower: np.ndarray, upper: np.ndarray, anchor: np.ndarray):
+                 lower: np.ndarray, upper: np.ndarray):
         self.rows, self.columns = matrix.tocsr(), matrix.tocsc()
         self.low, self.high, self.lower, self.upper = low, high, lower, upper
-        self.anchor = anchor
-        self.activity = self.rows @ anchor
         self.programmes = 0
 
     def members(self, i: int) -> np.ndarray:
@@ -1244,42 +1233,19 @@ class _Neighbourhoods:
                 break
         return np.array(sorted(members), dtype=np.int64)
 
-    def _programme(self, members: np.ndarray, inside_only: bool):
-        """The neighbourhood's programme: its matrix rows (component indices) and model."""
+    def relaxed_interval(self, i: int, at_lower: bool
+                         ) -> tuple[float, float, np.ndarray] | None:
+        """Bounds on count `i` from the relations inside its neighbourhood (its smallest value
+        is its own lower bound when `at_lower`), and the component's indices of the relations
+        that bind them; None when a programme fails."""
+        members = self.members(i)
         touching = np.unique(self.columns[:, members].indices)
         block = self.rows[touching]
         sub = block[:, members]
-        if inside_only:
-            keep = np.diff(block.indptr) == np.diff(sub.tocsr().indptr)
-            touching, sub = touching[keep], sub[keep]
-            low, high = self.low[touching], self.high[touching]
-        else:
-            outside = self.activity[touching] - sub @ self.anchor[members]
-            low, high = self.low[touching] - outside, self.high[touching] - outside
-        return touching, _ComponentSolver(sub, low, high, self.lower[members],
-                                          self.upper[members])
-
-    def witnesses(self, i: int, members: np.ndarray) -> list[np.ndarray]:
-        """Feasible points (on the neighbourhood `members`) with count `i` at its largest and
-        at its smallest value while the rest of the component stays at the anchor."""
-        _, solver = self._programme(members, inside_only=False)
-        k = int(np.searchsorted(members, i))
-        points = []
-        for sign in (-1.0, 1.0):
-            unit = np.zeros(len(members))
-            unit[k] = sign
-            solution = solver.solve(unit)
-            if solution is not None:
-                points.append(solution.x)
-        self.programmes += solver.programmes
-        return points
-
-    def relaxed_interval(self, i: int, members: np.ndarray, at_lower: bool
-                         ) -> tuple[float, float, np.ndarray] | None:
-        """Bounds on count `i` from the relations inside the neighbourhood `members` (its
-        smallest value is its own lower bound when `at_lower`), and the component's indices
-        of the relations that bind them; None when a programme fails."""
-        touching, solver = self._programme(members, inside_only=True)
+        inside = np.diff(block.indptr) == np.diff(sub.indptr)
+        touching, sub = touching[inside], sub[inside]
+        solver = _ComponentSolver(sub, self.low[touching], self.high[touching],
+                                  self.lower[members], self.upper[members])
         k = int(np.searchsorted(members, i))
         bounds, binding = {1.0: self.lower[i]} if at_lower else {}, []
         for sign in (-1.0, 1.0):

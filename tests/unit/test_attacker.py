@@ -539,19 +539,56 @@ def test_after_control_the_attacker_pins_nothing(grid) -> None:
 
 @settings(max_examples=6, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(grids())
-def test_neighbourhood_programmes_leave_nothing_for_whole_components_to_find(grid) -> None:
-    # The judge with tiny neighbourhoods on every component (their witnesses hold the rest
-    # of the component at the true counts; their relaxations pin); the check without them.
+def test_relaxations_around_a_count_pin_exactly_what_whole_components_pin(grid) -> None:
+    # Tables controlled one at a time (pins left for the attacker), judged once with a
+    # relaxation around every count (tiny neighbourhoods, every component) and once without.
     import assets.attacker as attacker
+
+    truth, specs, declarations, rules, _ = _controlled_grid(grid)
+    published = {n: publish(apply_disclosure_control(t, specs[n]), specs[n], reference="NL")
+                 for n, t in truth.items()}
+
+    def pinned() -> set:
+        report = attack(published, declarations, rules, public=truth, truth=truth)
+        return set(report.pinned.select("table", "row", "column").rows())
 
     saved = attacker._LOCAL_FROM, attacker._LOCAL_SIZE
     attacker._LOCAL_FROM, attacker._LOCAL_SIZE = 0, 6
     try:
-        truth, _, declarations, rules, released = _controlled_grid(grid)
+        with_relaxations = pinned()
     finally:
         attacker._LOCAL_FROM, attacker._LOCAL_SIZE = saved
-    report = attack(_published(released), declarations, rules, public=truth, truth=truth)
-    assert report.stats["pinned"] == 0, report.pinned
+    assert with_relaxations == pinned()
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.integers(0, 2**32 - 1), st.integers(2, 8))
+def test_a_relaxation_around_a_count_contains_its_interval(seed, size) -> None:
+    # Random relations Σ a·x within [A·x0 − slack, A·x0 + slack] around a feasible point x0:
+    # the interval from the relations inside a count's neighbourhood contains the exact one.
+    import assets.attacker as attacker
+    from scipy import sparse
+
+    rng = np.random.default_rng(seed)
+    n, m = 12, 10
+    matrix = sparse.random(m, n, density=0.25, random_state=rng, format="csr",
+                           data_rvs=lambda k: rng.choice([-1.0, 1.0, 2.0], k))
+    x0 = rng.integers(0, 20, n).astype(float)
+    slack = rng.choice([0.0, 3.0], m)
+    low, high = matrix @ x0 - slack, matrix @ x0 + slack
+    lower, upper = np.zeros(n), np.full(n, 100.0)
+    whole = attacker._ComponentSolver(matrix, low, high, lower, upper)
+    saved = attacker._LOCAL_SIZE, attacker._LOCAL_DEPTH
+    attacker._LOCAL_SIZE, attacker._LOCAL_DEPTH = size, 2
+    try:
+        local = attacker._Neighbourhoods(matrix, low, high, lower, upper)
+        for i in range(n):
+            relaxed = local.relaxed_interval(i, at_lower=False)
+            exact = [whole.solve(np.eye(n)[i] * sign).x[i] for sign in (1.0, -1.0)]
+            assert relaxed is not None
+            assert relaxed[0] <= exact[0] + 1e-6 and relaxed[1] >= exact[1] - 1e-6
+    finally:
+        attacker._LOCAL_SIZE, attacker._LOCAL_DEPTH = saved
 
 
 def test_rounding_makes_counts_intervals() -> None:
