@@ -591,6 +591,30 @@ def test_a_relaxation_around_a_count_contains_its_interval(seed, size) -> None:
         attacker._LOCAL_SIZE, attacker._LOCAL_DEPTH = saved
 
 
+def test_components_solved_in_threads_give_the_same_report() -> None:
+    # Without rate ratios, each origin is a component of its own: two components, each solved
+    # in a thread of its own when every component counts as large.
+    import assets.attacker as attacker
+
+    truth = _team({**CELLS, ("T1", "MA"): (4, 6)}).drop("rate_ratio")
+    published = {TEAM: _old_way(truth, SPECS[TEAM])}
+    declarations = declare_relations({TEAM: truth}, reference="NL")
+
+    def report():
+        return attack(published, declarations, OLD, public={TEAM: truth}, truth={TEAM: truth})
+
+    serial = report()
+    saved = attacker._PARALLEL_FROM
+    attacker._PARALLEL_FROM = 0
+    try:
+        parallel = report()
+    finally:
+        attacker._PARALLEL_FROM = saved
+    assert serial.stats["components"] == 2
+    assert parallel.counts.equals(serial.counts)
+    assert parallel.binding == serial.binding
+
+
 def test_rounding_makes_counts_intervals() -> None:
     truth = _team(CELLS).drop("rate_ratio")
     spec = SPECS[TEAM].restricted_to(truth.columns)
