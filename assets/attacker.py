@@ -931,7 +931,7 @@ def attack(tables: Mapping[str, pl.DataFrame], declarations: Declarations, rules
         components.append((vars_, rels, key))
         if key in cache:
             reused += 1
-        elif key not in todo:
+        else:
             matrix = sparse.csr_matrix((coef[terms], (rows_, cols_)),
                                        shape=(len(rels), len(vars_)))
             prior = np.array([witnesses.get(identity[v], (np.nan, np.nan)) for v in vars_],
@@ -980,9 +980,8 @@ def attack(tables: Mapping[str, pl.DataFrame], declarations: Declarations, rules
         f"{name}|{c}" for name, spec in declarations.specs.items()
         for c in spec.published_counts if c not in _zero_protected(spec)])
     report = report.with_columns(
-        pinned=pl.col("exempt").is_null() & pl.col("low").is_not_null()
-        & ((pl.col("high") - pl.col("low") < rules.threshold)
-           | ((pl.col("low") >= 1) & (pl.col("high") <= rules.threshold - 1)))
+        pinned=pl.col("exempt").is_null()
+        & pl.Series(_is_pinned(lo[hidden], hi[hidden], rules.threshold))
         & ~(zero_published & (pl.col("high") <= 0)))
     # NOTE: an exact interval found not pinned stays not pinned while the feasible set only
     # grows (the same condition under which witnesses are kept): later calls skip its two
@@ -1196,7 +1195,10 @@ def _solve_components(todo: Mapping[bytes, tuple]) -> dict[bytes, _Outcome]:
     component was solved."""
     large = sorted((k for k, args in todo.items() if args[0].shape[1] > _PARALLEL_FROM),
                    key=lambda k: -todo[k][0].shape[1])
-    workers = min(len(large), len(os.sched_getaffinity(0)))
+    # NOTE: the processors this process may use where the system says (Linux), else all.
+    processors = (len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
+                  else os.cpu_count() or 1)
+    workers = min(len(large), processors)
     if workers < 2:
         return {key: _solve_component(*args) for key, args in todo.items()}
     # NOTE: threads suffice: HiGHS releases the GIL while it solves (two components of a sparse
@@ -1215,11 +1217,11 @@ _PARALLEL_FROM = 5000
 more of them."""
 
 
-def _is_pinned(low: float, high: float, threshold: int) -> bool:
-    """Pinned, on bounds rounded inwards as `attack` rounds them: narrower than the threshold
-    or inside 1..threshold − 1."""
+def _is_pinned(low, high, threshold: int):
+    """Pinned: on bounds rounded inwards to integers, narrower than the threshold or inside
+    1..threshold − 1 (elementwise for arrays; NaN bounds are not pinned)."""
     low, high = np.ceil(low - _TOLERANCE), np.floor(high + _TOLERANCE)
-    return bool(high - low < threshold or (low >= 1 and high <= threshold - 1))
+    return (high - low < threshold) | ((low >= 1) & (high <= threshold - 1))
 
 
 _LOCAL_FROM = 2000

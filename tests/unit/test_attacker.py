@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import itertools
 from datetime import date
+from unittest import mock
 
 import hypothesis.strategies as st
 import numpy as np
@@ -552,12 +553,8 @@ def test_relaxations_around_a_count_pin_exactly_what_whole_components_pin(grid) 
         report = attack(published, declarations, rules, public=truth, truth=truth)
         return set(report.pinned.select("table", "row", "column").rows())
 
-    saved = attacker._LOCAL_FROM, attacker._LOCAL_SIZE
-    attacker._LOCAL_FROM, attacker._LOCAL_SIZE = 0, 6
-    try:
+    with mock.patch.multiple(attacker, _LOCAL_FROM=0, _LOCAL_SIZE=6):
         with_relaxations = pinned()
-    finally:
-        attacker._LOCAL_FROM, attacker._LOCAL_SIZE = saved
     assert with_relaxations == pinned()
 
 
@@ -578,17 +575,13 @@ def test_a_relaxation_around_a_count_contains_its_interval(seed, size) -> None:
     low, high = matrix @ x0 - slack, matrix @ x0 + slack
     lower, upper = np.zeros(n), np.full(n, 100.0)
     whole = attacker._ComponentSolver(matrix, low, high, lower, upper)
-    saved = attacker._LOCAL_SIZE, attacker._LOCAL_DEPTH
-    attacker._LOCAL_SIZE, attacker._LOCAL_DEPTH = size, 2
-    try:
+    with mock.patch.multiple(attacker, _LOCAL_SIZE=size, _LOCAL_DEPTH=2):
         local = attacker._Neighbourhoods(matrix, low, high, lower, upper)
         for i in range(n):
             relaxed = local.relaxed_interval(i, at_lower=False)
             exact = [whole.solve(np.eye(n)[i] * sign).x[i] for sign in (1.0, -1.0)]
             assert relaxed is not None
             assert relaxed[0] <= exact[0] + 1e-6 and relaxed[1] >= exact[1] - 1e-6
-    finally:
-        attacker._LOCAL_SIZE, attacker._LOCAL_DEPTH = saved
 
 
 def test_components_solved_in_threads_give_the_same_report() -> None:
@@ -604,12 +597,8 @@ def test_components_solved_in_threads_give_the_same_report() -> None:
         return attack(published, declarations, OLD, public={TEAM: truth}, truth={TEAM: truth})
 
     serial = report()
-    saved = attacker._PARALLEL_FROM
-    attacker._PARALLEL_FROM = 0
-    try:
+    with mock.patch.object(attacker, "_PARALLEL_FROM", 0):
         parallel = report()
-    finally:
-        attacker._PARALLEL_FROM = saved
     assert serial.stats["components"] == 2
     assert parallel.counts.equals(serial.counts)
     assert parallel.binding == serial.binding
