@@ -197,10 +197,10 @@ def _scope_cells(person_cells: pl.DataFrame, extra: tuple[str, ...] = ()) -> pl.
     ``resident`` only queries of people living in the team's area (for ALL: of anyone living in
     the covered area, wherever in it they were queried) — METHODS.md §0 benchmark (c).
     """
-    linked = person_cells.filter(pl.col("person_key").is_not_null())
+    linked = person_cells.lazy().filter(pl.col("person_key").is_not_null())
     keys = ["query_type", "origin", "sex", "age_band", "residence_team", *extra, "person_key"]
 
-    def summed(frame: pl.DataFrame, team: pl.Expr, scope: str) -> pl.DataFrame:
+    def summed(frame: pl.LazyFrame, team: pl.Expr, scope: str) -> pl.LazyFrame:
         return (
             frame.group_by(*keys, team.alias("team_code"))
             .agg(pl.col("query_count").sum())
@@ -210,13 +210,15 @@ def _scope_cells(person_cells: pl.DataFrame, extra: tuple[str, ...] = ()) -> pl.
 
     resident = linked.filter(pl.col("residence_team") == pl.col("team_code"))
     in_area = linked.filter(pl.col("residence_team").is_not_null())
+    # NOTE: lazy, one collect: polars runs the four group-bys side by side, and its lazy
+    # group-by on several string keys is about three times faster than the eager one (2.1).
     return pl.concat([
         summed(linked, pl.col("team_code"), "all"),
         summed(linked, pl.lit(ALL_TEAMS), "all"),
         summed(resident, pl.col("team_code"), "resident"),
         summed(in_area, pl.lit(ALL_TEAMS), "resident"),
     ]).select("query_type", "scope", "team_code", "origin", "sex", "age_band", "residence_team",
-              *extra, "person_key", "query_count")
+              *extra, "person_key", "query_count").collect()
 
 
 def resident_pools(population: pl.DataFrame, settings: AnalysisSettings) -> pl.DataFrame:

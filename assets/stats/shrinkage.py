@@ -45,14 +45,19 @@ SHRINKAGE_COLUMNS = (
 """Columns that `shrink_ratios_within` adds to the unit keys, in order."""
 
 
-def _conditional_log_likelihood(
-    count: np.ndarray, ref_count: np.ndarray, offset: np.ndarray, design_effect: float
+def _conditional_log_likelihoods(
+    count: np.ndarray, ref_count: np.ndarray, offset: np.ndarray, units: Sequence[slice],
+    design_effects: Sequence[float],
 ) -> np.ndarray:
-    """log L(η) on `ETA_GRID` of one unit: Σ_s a_s log π_s + b_s log(1 − π_s) with
-    logit π_s = η + offset_s, divided by the unit's design effect (effective counts)."""
+    """log L(η) on `ETA_GRID`, one row per unit (a slice of the strata): Σ_s a_s log π_s +
+    b_s log(1 − π_s) with logit π_s = η + offset_s, divided by the unit's design effect
+    (effective counts)."""
     x = ETA_GRID[:, None] + offset[None, :]
-    loglik = -(count[None, :] * np.logaddexp(0.0, -x) + ref_count[None, :] * np.logaddexp(0.0, x))
-    return loglik.sum(axis=1) / design_effect
+    # NOTE: the terms of every stratum at once, summed per unit: the same sums, in the same
+    # order, as one unit at a time, without thousands of small array operations.
+    terms = -(count[None, :] * np.logaddexp(0.0, -x) + ref_count[None, :] * np.logaddexp(0.0, x))
+    return np.array([terms[:, unit].sum(axis=1) / d
+                     for unit, d in zip(units, design_effects, strict=True)])
 
 
 class _GaussianFilter:
@@ -71,10 +76,17 @@ class _GaussianFilter:
         self.frequencies = sp_fft.rfftfreq(self.size, d=step)
 
     def __call__(self, tau: float) -> np.ndarray:
-        if tau == 0.0:
-            return self.values
-        transfer = np.exp(-2.0 * (np.pi * tau * self.frequencies) ** 2)
-        return sp_fft.irfft(self.spectrum * transfer, n=self.size, axis=1)[:, : ETA_GRID.size]
+        return self.many(np.array([tau]))[0]
+
+    def many(self, taus: np.ndarray) -> np.ndarray:
+        """The rows convolved with N(0, τ²) for each τ: shape (τ, row, grid)."""
+        transfer = np.exp(-2.0 * (np.pi * taus[:, None] * self.frequencies[None, :]) ** 2)
+        # NOTE: one inverse transform for every τ at once, split over the processors: each row
+        # is transformed on its own, so the result is the same as one τ at a time.
+        smoothed = sp_fft.irfft(self.spectrum[None, :, :] * transfer[:, None, :], n=self.size,
+                                axis=2, workers=-1)[:, :, : ETA_GRID.size]
+        smoothed[taus == 0.0] = self.values
+        return smoothed
 
 
 def shrink_unit_likelihoods(
@@ -102,8 +114,8 @@ def shrink_unit_likelihoods(
     taus = np.concatenate([[0.0], np.geomspace(0.01, max(1.0, spread), 24)])
     smooth = _GaussianFilter(likelihood, taus[-1])
     best_value, best = -np.inf, None
-    for tau in taus:
-        marginal = np.maximum(smooth(tau), 1e-300)[:, centres]
+    for tau, smoothed in zip(taus, smooth.many(taus), strict=True):
+        marginal = np.maximum(smoothed, 1e-300)[:, centres]
         log_joint = np.log(marginal).sum(axis=0)
         top = log_joint.max()
         restricted = top + np.log(np.exp(log_joint - top).sum())
@@ -237,10 +249,14 @@ def shrink_ratios_within(
         estimate = np.full((3, len(slices)), np.nan)
         mu = tau = np.nan
         if informative.sum() >= 2:
-            loglik = np.array([
-                _conditional_log_likelihood(a[s], b[s], np.log(t1[s] / t0[s]), d)
-                for s, d, keep in zip(slices, deffs, informative, strict=True) if keep
-            ])
+            first = in_group[0]
+            rows_of_group = slice(first, in_group[-1] + 1)
+            loglik = _conditional_log_likelihoods(
+                a[rows_of_group], b[rows_of_group],
+                np.log(t1[rows_of_group] / t0[rows_of_group]),
+                [slice(s.start - first, s.stop - first)
+                 for s, keep in zip(slices, informative, strict=True) if keep],
+                deffs[informative])
             median, low, high, mu, tau = shrink_unit_likelihoods(loglik, level=level)
             estimate[:, informative] = np.vstack([median, low, high])
         for i, s in enumerate(slices):
