@@ -15,6 +15,7 @@ import sys
 import tomllib
 import zlib
 from pathlib import Path
+from unittest.mock import patch
 
 import altair as alt
 import numpy as np
@@ -308,12 +309,22 @@ def _theme() -> ThemeSection:
 
 @pytest.fixture(scope="module")
 def pages() -> dict[str, str]:
-    """The full report in every language."""
-    return {
-        language: render_report(_all_tables(), context=_context(themes=(_theme(),)),
-                                language=language)
-        for language in LANGUAGES
-    }  # fmt: skip
+    """The full report in every language, each chart checked against the Vega-Lite schema."""
+    with patch.object(figures, "VALIDATE_SPECS", True):
+        return {
+            language: render_report(_all_tables(), context=_context(themes=(_theme(),)),
+                                    language=language)
+            for language in LANGUAGES
+        }  # fmt: skip
+
+
+def test_the_schema_check_of_charts_refuses_a_bad_spec() -> None:
+    spec = alt.Chart(pl.DataFrame({"x": [1]})).mark_point().encode(x="x:Q")
+    spec.width = "wide"  # NOTE: set as an attribute, altair checks it only in to_dict
+    chart = figures.Chart(spec)
+    assert figures.render_svg(chart, get_language("en")).startswith("<svg")
+    with patch.object(figures, "VALIDATE_SPECS", True), pytest.raises(Exception, match="wide"):
+        figures.render_svg(chart, get_language("en"))
 
 
 @pytest.fixture(scope="module")
