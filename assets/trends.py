@@ -34,6 +34,7 @@ from assets.disproportionality import (
     STRATA,
     AnalysisSettings,
     _denominators,
+    as_text,
     choose_population_year,
     count_person_units,
     list_periods,
@@ -74,8 +75,8 @@ def _quarter_inputs(
     labels = [q.label for q in quarters]
     strata = ["unit", *STRATA]
     scoped = units.scoped.filter(pl.col("unit").is_in(labels))
-    numerators = scoped.group_by("query_type", "scope", "team_code", "origin", *strata).agg(
-        pl.col("query_count").sum())
+    numerators = as_text(scoped.group_by("query_type", "scope", "team_code", "origin", *strata)
+                         .agg(pl.col("query_count").sum()))
     years = population["year"].unique().to_list()
     weights = []
     for quarter in quarters:
@@ -101,7 +102,8 @@ def _quarter_inputs(
                     w=pl.col("ref_population") / total, u=pl.col("population") / total)
         )
     if units.cross is not None:
-        cross = units.cross.filter(pl.col("unit").is_in(labels) & pl.col("unit_2").is_in(labels))
+        cross = as_text(units.cross.filter(pl.col("unit").is_in(labels)
+                                           & pl.col("unit_2").is_in(labels)))
     else:
         # NOTE: independent events: a Poisson count's variance is its mean, and counts of
         # different quarters or strata are independent.
