@@ -264,6 +264,7 @@ def compute_team_disproportionality(
     months: list[str],
     settings: AnalysisSettings = AnalysisSettings(),
     period_kinds: tuple[str, ...] = PERIOD_KINDS,
+    units: PersonUnits | None = None,
 ) -> pl.DataFrame:
     """One row per period × query_type × benchmark × team_code (and ALL) × origin: counts,
     rates, ratios.
@@ -275,6 +276,8 @@ def compute_team_disproportionality(
     months : the export months analysed; they define the periods (`list_periods`: every
         complete quarter and calendar year, and the whole range) of `period_kinds`.
     settings : reference origin, confidence level, origin level, interval method.
+    units : `count_person_units` of the same arguments, when the caller has it already (the
+        trends group the same cells); read from `queries` when None.
 
     Every team × origin with residents gets a row, also when it has no queries (count 0).
     Intervals and p-values allow for repeat queries of one person (persons as clusters) unless
@@ -284,8 +287,9 @@ def compute_team_disproportionality(
     """
     from assets.stats.rates import rate_ratio_table
 
-    units = count_person_units(queries, population, months=months, settings=settings,
-                               period_kinds=period_kinds)
+    if units is None:
+        units = count_person_units(queries, population, months=months, settings=settings,
+                                   period_kinds=period_kinds)
     cells = ["period", "query_type", "benchmark", "team_code"]
     per_period = [_period_cells(units, period, population, settings) for period in units.periods]
     grid = pl.concat([g for g, _, _ in per_period]).sort(*cells, "origin", *STRATA)

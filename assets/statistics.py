@@ -8,6 +8,7 @@ from assets.disproportionality import (
     compute_count_models,
     compute_team_disproportionality,
     compute_thematic_disproportionality,
+    count_person_units,
     origin_expr,
 )
 from assets.schema import ALL_TEAMS, ORIGIN_CODES
@@ -54,53 +55,62 @@ def months_of(queries: pl.LazyFrame) -> list[str]:
     return queries.select(pl.col("month").unique().sort()).collect()["month"].to_list()
 
 
-def stamped(frame: pl.DataFrame, settings: AnalysisSettings, months: list[str]) -> dg.Output:
+def stamped(frame: pl.DataFrame, settings: AnalysisSettings, months: list[str],
+            output_name: str = "result") -> dg.Output:
     """The output with the settings, months and code version that produced it (aggregates only)."""
-    return dg.Output(frame, metadata={
+    return dg.Output(frame, output_name=output_name, metadata={
         "settings": dg.MetadataValue.json(settings.as_dict()),
         "months": ", ".join(months),
         "code_version": code_version(),
     })
 
 
-@dg.asset
+TEAM_TABLES = {
+    "out_team_disproportionality": (
+        "One row per period × query_type × benchmark × team_code (and ALL) × origin: query "
+        "counts, persons, residents, queries per 1,000 per year, crude and age-sex standardised "
+        "rate ratios vs the reference origin with intervals that treat persons as clusters of "
+        "queries, persons queried per resident against the reference (person_rate_ratio), BH "
+        "q-values, shrunk ratios and missing-origin bounds (DESIGN.md §5, METHODS.md §0–4, §8, "
+        "§8b)."),
+    "out_team_trends": (
+        "One row per query_type × benchmark × team_code (and ALL) × origin × comparison: how "
+        "the age-sex standardised ratio changed between complete quarters (latest vs a year "
+        "earlier, vs the first, and the log-linear trend per year), with intervals that treat "
+        "each person as one cluster of queries across quarters, p- and BH q-values (DESIGN.md "
+        "§5, METHODS.md §8c)."),
+}
+"""The tables of `out_team_tables`, with their descriptions."""
+
+
+@dg.multi_asset(
+    outs={name: dg.AssetOut(description=text, is_required=False)
+          for name, text in TEAM_TABLES.items()},
+    can_subset=True,
+)
 @withhold_values
-def out_team_disproportionality(
+def out_team_tables(
+    context: dg.AssetExecutionContext,
     config: AnalysisConfig,
     core_person_queries: pl.LazyFrame,
     core_plate_queries: pl.LazyFrame,
     core_population: pl.DataFrame,
-) -> dg.Output[pl.DataFrame]:
-    """One row per period × query_type × benchmark × team_code (and ALL) × origin: query counts,
-    persons, residents, queries per 1,000 per year, crude and age-sex standardised rate ratios vs
-    the reference origin with intervals that treat persons as clusters of queries, persons
-    queried per resident against the reference (person_rate_ratio), BH q-values, shrunk ratios
-    and missing-origin bounds (DESIGN.md §5, METHODS.md §0–4, §8, §8b)."""
+):
+    """out_team_disproportionality and out_team_trends (either alone when only one is selected)
+    from one read of the persons' cells (`count_person_units`): both group the same cells."""
     settings = config.settings()
     queries = all_queries(core_person_queries, core_plate_queries)
     months = months_of(queries)
-    table = compute_team_disproportionality(
-        queries, core_population, months=months, settings=settings)
-    return stamped(table, settings, months)
-
-
-@dg.asset
-@withhold_values
-def out_team_trends(
-    config: AnalysisConfig,
-    core_person_queries: pl.LazyFrame,
-    core_plate_queries: pl.LazyFrame,
-    core_population: pl.DataFrame,
-) -> dg.Output[pl.DataFrame]:
-    """One row per query_type × benchmark × team_code (and ALL) × origin × comparison: how the
-    age-sex standardised ratio changed between complete quarters (latest vs a year earlier, vs
-    the first, and the log-linear trend per year), with intervals that treat each person as one
-    cluster of queries across quarters, p- and BH q-values (DESIGN.md §5, METHODS.md §8c)."""
-    settings = config.settings()
-    queries = all_queries(core_person_queries, core_plate_queries)
-    months = months_of(queries)
-    table = compute_team_trends(queries, core_population, months=months, settings=settings)
-    return stamped(table, settings, months)
+    units = count_person_units(queries, core_population, months=months, settings=settings)
+    selected = context.selected_output_names
+    if "out_team_disproportionality" in selected:
+        table = compute_team_disproportionality(
+            queries, core_population, months=months, settings=settings, units=units)
+        yield stamped(table, settings, months, "out_team_disproportionality")
+    if "out_team_trends" in selected:
+        table = compute_team_trends(queries, core_population, months=months, settings=settings,
+                                    units=units)
+        yield stamped(table, settings, months, "out_team_trends")
 
 
 @dg.asset

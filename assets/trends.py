@@ -33,6 +33,7 @@ from assets.disproportionality import (
     BENCHMARK_SCOPES,
     STRATA,
     AnalysisSettings,
+    PersonUnits,
     _denominators,
     as_text,
     choose_population_year,
@@ -65,12 +66,10 @@ _CELL = ["query_type", "benchmark", "team_code", "origin"]
 
 
 def _quarter_inputs(
-    queries: pl.LazyFrame, population: pl.DataFrame, months: list[str],
-    settings: AnalysisSettings,
+    units: PersonUnits, population: pl.DataFrame, settings: AnalysisSettings,
 ) -> tuple[list[str], pl.DataFrame, pl.DataFrame]:
     """The complete quarters, the Mantel–Haenszel weights and counts per quarter × stratum, and
     the persons' cross products over quarter × stratum."""
-    units = count_person_units(queries, population, months=months, settings=settings)
     quarters = [p for p in units.periods if p.kind == "quarter"]
     labels = [q.label for q in quarters]
     strata = ["unit", *STRATA]
@@ -206,6 +205,7 @@ def compute_team_trends(
     *,
     months: list[str],
     settings: AnalysisSettings = AnalysisSettings(),
+    units: PersonUnits | None = None,
 ) -> pl.DataFrame:
     """One row per query_type × benchmark × team_code (and ALL) × origin × comparison: the
     change of the age-sex standardised ratio between complete quarters (module docstring).
@@ -213,12 +213,16 @@ def compute_team_trends(
     Columns of `TREND_SCHEMA`. A comparison whose quarters lack a ratio (no query of the group
     or the reference in one of them) keeps its row with null estimates. Fewer than two complete
     quarters give an empty table. q-values are Benjamini–Hochberg over the whole table.
+    `units` is `count_person_units` of the same arguments when the caller has it already (the
+    team table groups the same cells); read from `queries` when None.
     """
     from assets.stats.shrinkage import bh_q_values
 
     if sum(p.kind == "quarter" for p in list_periods(months)) < 2:
         return pl.DataFrame(schema=TREND_SCHEMA)
-    labels, weighted, cross = _quarter_inputs(queries, population, months, settings)
+    if units is None:
+        units = count_person_units(queries, population, months=months, settings=settings)
+    labels, weighted, cross = _quarter_inputs(units, population, settings)
     table = _covariances(weighted, cross, settings.reference).sort(
         *_CELL, "quarter", "quarter_2")
     rows = []
