@@ -76,7 +76,7 @@ def test_a_new_users_run_shows_progress_and_a_summary_and_no_telemetry_banner(sm
         assert f"month {month}: raw_person_queries ok in " in out
     lines = [line.split("] ", 1)[1] for line in out.splitlines() if line.endswith("months)")]
     assert [line.split(" in ")[0] for line in lines] == ["2025-01 ok", "2025-02 ok"]
-    assert "statistics and publication: out_team_disproportionality ok in " in out
+    assert "statistics and publication: out_team_tables ok in " in out
     summary = out[out.index("\nsummary\n"):]
     received = sum(pl.read_parquet(path).height for path in (landing / "meos").rglob("*.parquet"))
     assert "months       2 (2025-01..2025-02)" in summary
