@@ -200,13 +200,15 @@ def _scope_cells(person_cells: pl.DataFrame, extra: tuple[str, ...] = ()) -> pl.
     linked = person_cells.lazy().filter(pl.col("person_key").is_not_null())
     keys = ["query_type", "origin", "sex", "age_band", "residence_team", *extra, "person_key"]
 
-    all_teams = pl.lit(ALL_TEAMS, person_cells.schema["team_code"])
+    # NOTE: the literals in the type of the cells' text (categorical codes in PersonUnits).
+    text = person_cells.schema["team_code"]
+    all_teams = pl.lit(ALL_TEAMS, text)
 
     def summed(frame: pl.LazyFrame, team: pl.Expr, scope: str) -> pl.LazyFrame:
         return (
             frame.group_by(*keys, team.alias("team_code"))
             .agg(pl.col("query_count").sum())
-            .select("query_type", pl.lit(scope).alias("scope"), *keys[1:], "team_code",
+            .select("query_type", pl.lit(scope, text).alias("scope"), *keys[1:], "team_code",
                     "query_count")
         )
 

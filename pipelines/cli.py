@@ -146,39 +146,45 @@ def run_pipeline(landing: Path, warehouse: Path, instance, *, theme: str | None 
         gc.freeze()
         return failures
 
-    with progress("reference tables"):
-        failures = execute("reference_job")
-    if failures:
-        return failures
-    failures = [StepFailure("-", "landing", None, f"{path}: not a <YYYY-MM>.parquet or .csv "
-                            "export; rename or remove it") for path in list_unexpected_files(landing)]
-    selected = [m for m in months if backfill is None or backfill[0] <= m <= backfill[1]]
-    if not selected:
-        return [StepFailure("-", "landing", None, f"no month of {landing} in {backfill}")]
-    progress.update("months", inc=0, total=len(selected))
-    for month in selected:
-        began = time.monotonic()
-        with progress(f"month {month}"):
-            month_failures = execute("monthly_job", month)
-        outcome = "FAILED" if month_failures else "ok"
-        progress.update("months", total=len(selected),
-                        message=f"{month} {outcome} in {time.monotonic() - began:.1f} s")
-        if month_failures:
-            _remove_month(defs, warehouse, month)
-        failures += month_failures
-    if failures:
-        return failures
-    if theme:
-        config = {"ops": {"out_thematic_disproportionality": {"config": {"themes": [theme]}}}}
-        with progress(f"theme {theme} and publication"):
-            return execute("thematic_job", config=config)
-    if not publish:
-        keys = defs.resolve_job_def("statistics_job").asset_layer.executable_asset_keys
-        with progress("statistics"):
-            return execute("statistics_job", asset_selection=sorted(
-                (k for k in keys if k != dg.AssetKey("publication")), key=str))
-    with progress("statistics and publication"):
-        return execute("statistics_job")
+    # NOTE: the objects frozen after each run (execute) are thawed when the runs end, so a
+    # process that calls this again (tests, notebooks) can still collect them.
+    try:
+        with progress("reference tables"):
+            failures = execute("reference_job")
+        if failures:
+            return failures
+        failures = [StepFailure("-", "landing", None, f"{path}: not a <YYYY-MM>.parquet or "
+                                ".csv export; rename or remove it")
+                    for path in list_unexpected_files(landing)]
+        selected = [m for m in months if backfill is None or backfill[0] <= m <= backfill[1]]
+        if not selected:
+            return [StepFailure("-", "landing", None, f"no month of {landing} in {backfill}")]
+        progress.update("months", inc=0, total=len(selected))
+        for month in selected:
+            began = time.monotonic()
+            with progress(f"month {month}"):
+                month_failures = execute("monthly_job", month)
+            outcome = "FAILED" if month_failures else "ok"
+            progress.update("months", total=len(selected),
+                            message=f"{month} {outcome} in {time.monotonic() - began:.1f} s")
+            if month_failures:
+                _remove_month(defs, warehouse, month)
+            failures += month_failures
+        if failures:
+            return failures
+        if theme:
+            config = {"ops": {"out_thematic_disproportionality": {"config": {"themes": [theme]}}}}
+            with progress(f"theme {theme} and publication"):
+                return execute("thematic_job", config=config)
+        if not publish:
+            keys = defs.resolve_job_def("statistics_job").asset_layer.executable_asset_keys
+            with progress("statistics"):
+                return execute("statistics_job", asset_selection=sorted(
+                    (k for k in keys if k != dg.AssetKey("publication")), key=str))
+        with progress("statistics and publication"):
+            return execute("statistics_job")
+    finally:
+        gc.unfreeze()
 
 
 def _remove_month(defs, warehouse: Path, month: str) -> None:
