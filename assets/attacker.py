@@ -39,7 +39,6 @@ References
 from __future__ import annotations
 
 import hashlib
-import os
 import re
 import time
 from collections.abc import Mapping, Sequence
@@ -54,6 +53,7 @@ import scipy.sparse as sparse
 from scipy.sparse.csgraph import connected_components
 
 from assets.disclosure import DisclosureSpec
+from assets.stats.processors import available_processors
 
 _TOLERANCE = 1e-6
 _FULL_PRECISION = 1e-9
@@ -1195,10 +1195,7 @@ def _solve_components(todo: Mapping[bytes, tuple]) -> dict[bytes, _Outcome]:
     component was solved."""
     large = sorted((k for k, args in todo.items() if args[0].shape[1] > _PARALLEL_FROM),
                    key=lambda k: -todo[k][0].shape[1])
-    # NOTE: the processors this process may use where the system says (Linux), else all.
-    processors = (len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
-                  else os.cpu_count() or 1)
-    workers = min(len(large), processors)
+    workers = min(len(large), available_processors())
     if workers < 2:
         return {key: _solve_component(*args) for key, args in todo.items()}
     # NOTE: threads suffice: HiGHS releases the GIL while it solves (two components of a sparse

@@ -15,12 +15,15 @@ Pure and Dagster-free (METHODS.md §4 and §8).
 from __future__ import annotations
 
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import Literal
 
 import numpy as np
 import polars as pl
 from scipy import fft as sp_fft
 from scipy import stats
+
+from assets.stats.processors import available_processors
 
 def _to_float_array(values: object) -> np.ndarray:
     """Array of floats with nulls as NaN (accepts polars Series, numpy arrays, lists, scalars)."""
@@ -80,12 +83,14 @@ class _GaussianFilter:
 
     def many(self, taus: np.ndarray) -> np.ndarray:
         """The rows convolved with N(0, τ²) for each τ: shape (τ, row, grid)."""
-        transfer = np.exp(-2.0 * (np.pi * taus[:, None] * self.frequencies[None, :]) ** 2)
+        smoothed = np.empty((len(taus), *self.values.shape))
+        smoothed[taus == 0.0] = self.values
+        wide = taus[taus > 0.0]
+        transfer = np.exp(-2.0 * (np.pi * wide[:, None] * self.frequencies[None, :]) ** 2)
         # NOTE: one inverse transform for every τ at once, split over the processors: each row
         # is transformed on its own, so the result is the same as one τ at a time.
-        smoothed = sp_fft.irfft(self.spectrum[None, :, :] * transfer[:, None, :], n=self.size,
-                                axis=2, workers=-1)[:, :, : ETA_GRID.size]
-        smoothed[taus == 0.0] = self.values
+        smoothed[taus > 0.0] = sp_fft.irfft(self.spectrum[None, :, :] * transfer[:, None, :],
+                                            n=self.size, axis=2, workers=-1)[:, :, : ETA_GRID.size]
         return smoothed
 
 
@@ -113,15 +118,15 @@ def shrink_unit_likelihoods(
     spread = float(np.ptp(mean) + 3 * np.max(sd))
     taus = np.concatenate([[0.0], np.geomspace(0.01, max(1.0, spread), 24)])
     smooth = _GaussianFilter(likelihood, taus[-1])
-    best_value, best = -np.inf, None
-    for tau, smoothed in zip(taus, smooth.many(taus), strict=True):
-        marginal = np.maximum(smoothed, 1e-300)[:, centres]
-        log_joint = np.log(marginal).sum(axis=0)
-        top = log_joint.max()
-        restricted = top + np.log(np.exp(log_joint - top).sum())
-        if restricted > best_value:
-            best_value, best = restricted, (tau, marginal, log_joint)
-    tau, marginal, log_joint = best
+    # NOTE: every τ at once (one array per step, τ first): the same sums in the same order as
+    # one τ at a time, without 25 rounds of small array operations.
+    marginals = np.maximum(smooth.many(taus)[:, :, centres], 1e-300)
+    log_joints = np.log(marginals).sum(axis=1)
+    tops = log_joints.max(axis=1)
+    restricted = tops + np.log(np.exp(log_joints - tops[:, None]).sum(axis=1))
+    # NOTE: the first τ of the highest restricted likelihood (a NaN never wins).
+    best = int(np.argmax(np.where(np.isnan(restricted), -np.inf, restricted)))
+    tau, marginal, log_joint = float(taus[best]), marginals[best], log_joints[best]
     weight = np.exp(log_joint - log_joint.max())
     weight /= weight.sum()
     spread_weight = np.zeros_like(likelihood)
@@ -233,8 +238,8 @@ def shrink_ratios_within(
     group_ids, unit_ids = arrays["_group"].to_numpy(), arrays["_unit"].to_numpy()
     a, b, t1, t0, deff_rows = (arrays[c].to_numpy() for c in arrays.columns[2:])
     labels = usable.select(*by, *unit).rows()
-    rows = []
-    for group in np.unique(group_ids):
+
+    def fit_group(group: int) -> tuple[list[slice], np.ndarray, np.ndarray, float, float]:
         in_group = np.flatnonzero(group_ids == group)
         starts = in_group[np.flatnonzero(np.diff(unit_ids[in_group], prepend=-1))]
         ends = np.append(starts[1:], in_group[-1] + 1)
@@ -259,6 +264,14 @@ def shrink_ratios_within(
                 deffs[informative])
             median, low, high, mu, tau = shrink_unit_likelihoods(loglik, level=level)
             estimate[:, informative] = np.vstack([median, low, high])
+        return slices, informative, estimate, mu, tau
+
+    # NOTE: the groups are independent models: threads fit them side by side (numpy and the
+    # FFT release the GIL), and each group's numbers do not depend on where it was fitted.
+    with ThreadPoolExecutor(available_processors()) as pool:
+        fits = list(pool.map(fit_group, np.unique(group_ids)))
+    rows = []
+    for slices, informative, estimate, mu, tau in fits:
         for i, s in enumerate(slices):
             rows.append((*labels[s.start], *np.exp(estimate[:, i]).tolist(), float(np.exp(mu)),
                          float(tau), int(informative.sum())))

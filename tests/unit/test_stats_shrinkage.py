@@ -151,6 +151,21 @@ def test_shrink_within_groups_equals_separate_calls():
     assert single["shrunk_ratio"].to_list() == [None]
 
 
+def test_groups_fitted_in_threads_give_the_numbers_of_one_thread(monkeypatch):
+    import assets.stats.shrinkage as shrinkage
+
+    rng = np.random.default_rng(7)
+    frame = pl.concat([
+        _units(rng, rng.normal(mean, 0.3, 12), rng.uniform(0.5, 40, 12)).with_columns(
+            origin=pl.lit(f"O{i}"))
+        for i, mean in enumerate(np.linspace(-0.5, 1.0, 9))
+    ])
+    threaded = shrink_ratios_within(frame, unit="team", by="origin")
+    monkeypatch.setattr(shrinkage, "available_processors", lambda: 1)
+    one_thread = shrink_ratios_within(frame, unit="team", by="origin")
+    assert threaded.equals(one_thread, null_equal=True)
+
+
 # --------------------------------------------------------------------------------------------
 # Benjamini–Hochberg
 
