@@ -586,7 +586,8 @@ def test_a_relaxation_around_a_count_contains_its_interval(seed, size) -> None:
 
 def test_components_solved_in_threads_give_the_same_report() -> None:
     # Without rate ratios, each origin is a component of its own: two components, each solved
-    # in a thread of its own when every component counts as large.
+    # in a thread of its own when every component counts as large, and the two points of each
+    # witness pair in two models and threads.
     import assets.attacker as attacker
 
     truth = _team({**CELLS, ("T1", "MA"): (4, 6)}).drop("rate_ratio")
@@ -596,10 +597,24 @@ def test_components_solved_in_threads_give_the_same_report() -> None:
     def report():
         return attack(published, declarations, OLD, public={TEAM: truth}, truth={TEAM: truth})
 
-    serial = report()
-    with mock.patch.object(attacker, "_PARALLEL_FROM", 0):
-        parallel = report()
+    # NOTE: the models themselves are kept, so that no two share an id() once freed.
+    witness_models: list[list] = []
+    solve = attacker._ComponentSolver.solve
+
+    def counted(self, objective, *bounds):
+        if bounds:  # NOTE: the witness pairs' programmes carry bounds, the other ones do not
+            witness_models[-1].append(self)
+        return solve(self, objective, *bounds)
+
+    with mock.patch.object(attacker._ComponentSolver, "solve", counted):
+        witness_models.append([])
+        serial = report()
+        witness_models.append([])
+        with (mock.patch.object(attacker, "_PARALLEL_FROM", 0),
+              mock.patch.object(attacker, "available_processors", lambda: 2)):
+            parallel = report()
     assert serial.stats["components"] == 2
+    assert [len({id(m) for m in models}) for models in witness_models] == [2, 4]
     assert parallel.counts.equals(serial.counts)
     assert parallel.binding == serial.binding
 
