@@ -27,7 +27,7 @@ from collections.abc import Mapping
 import polars as pl
 
 from assets.report.document import Document, ReportContext, ThemeSection
-from assets.report.figures import Figures, normalise_svg
+from assets.report.figures import Figures, checking_specs, normalise_svg
 from assets.report.language import DEFAULT_LANGUAGE, LANGUAGES, get_language
 from assets.report.sections import KNOWN_TABLES, SECTIONS
 from assets.report.view import render_document
@@ -67,11 +67,12 @@ def build_document(
         )
     words = get_language(language)
     figures = Figures(words)
-    sections = tuple(
-        section
-        for build in SECTIONS
-        if (section := build(tables, context, words, figures)) is not None
-    )
+    with checking_specs():
+        sections = tuple(
+            section
+            for build in SECTIONS
+            if (section := build(tables, context, words, figures)) is not None
+        )
     others = {code: report_file_name(code) for code in LANGUAGES if code != language}
     return Document(language=language, context=context, sections=sections, other_versions=others)
 

@@ -25,6 +25,7 @@ and finds the same SVG apart from the font name.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import re
 from collections.abc import Iterable, Sequence
@@ -214,9 +215,16 @@ class Figures:
 
 
 VALIDATE_SPECS = False
-"""Check each chart's Vega-Lite spec against altair's JSON schema before rendering. Off in runs:
-the schema check took a third of the reports' time (6 of 17 s on the sample) and checks code,
-not data; tests/unit/test_report.py renders every figure of the report with it on."""
+"""Check charts against altair's JSON schema: each chart's Vega-Lite spec before rendering, and
+each altair object as it is built (`checking_specs`). Off in runs: the checks took half of the
+reports' time on the sample and check code, not data; tests/unit/test_report.py renders every
+figure of the report with them on."""
+
+
+def checking_specs() -> contextlib.AbstractContextManager[None]:
+    """Within it, altair checks each object against its schema as it is built (its "debug
+    mode") exactly when `VALIDATE_SPECS` is on."""
+    return alt.utils.schemapi.debug_mode(VALIDATE_SPECS)
 
 
 def render_svg(chart: Chart, language: Language) -> str:
