@@ -635,3 +635,17 @@ def test_published_estimates_are_the_doubles_nearest_three_digits() -> None:
     values = pl.Series("p", [1.3927596111317883e-126, 0.0123456, None, 399.18296])
     rounded = round_significant(values, 3)
     assert pl.DataFrame([rounded]).write_csv() == "p\n1.39e-126\n0.0123\n\n399.0\n"
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.one_of(st.none(), st.floats(allow_nan=True, allow_infinity=True)), max_size=30),
+       st.integers(min_value=1, max_value=8))
+@example([0.0, -0.0, 0.0, None, float("nan"), 2.5, 2.5], 3)
+def test_rounding_each_distinct_value_once_is_rounding_each_value(values, digits) -> None:
+    from assets.release import round_significant
+
+    rounded = round_significant(pl.Series("x", values, dtype=pl.Float64), digits).to_list()
+    expected = [None if v is None else float(f"{v:.{digits}g}") for v in values]
+    # NOTE: compared by their bits, so that −0.0 against 0.0 and NaN against NaN count.
+    assert [None if v is None else np.float64(v).tobytes() for v in rounded] == \
+        [None if v is None else np.float64(v).tobytes() for v in expected]
