@@ -25,6 +25,7 @@ from scipy import stats
 
 from assets.stats.processors import available_processors
 
+
 def _to_float_array(values: object) -> np.ndarray:
     """Array of floats with nulls as NaN (accepts polars Series, numpy arrays, lists, scalars)."""
     if isinstance(values, pl.Series):
