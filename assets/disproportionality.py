@@ -446,7 +446,7 @@ def count_person_units(
         cross = count_cross_products(
             scoped, cluster="person_key", count="query_count",
             keys=("query_type", "scope", "team_code", "origin"), strata=("unit", *STRATA),
-            pool_sizes=resident_pools(pop, settings))
+            pool_sizes=resident_pools(pop, settings), summed=True)
     return PersonUnits(periods, unit_of, scoped, unlinked, cross)
 
 

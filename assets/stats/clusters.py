@@ -51,6 +51,7 @@ def count_cross_products(
     keys: Sequence[str],
     strata: Sequence[str] = (),
     pool_sizes: pl.DataFrame | None = None,
+    summed: bool = False,
 ) -> pl.DataFrame:
     """One row per key × pair of strata: Σ over clusters of n_s · n_s' (the cross products).
 
@@ -78,6 +79,9 @@ def count_cross_products(
         columns are null, or whose pool is absent, is not centred: visitors from outside the
         covered area) and ``pool_size``, the number of people in it. Pool columns among
         `strata` must be equal for two strata to share a pool.
+    summed : True when `frame` already has one row per cluster × key × stratum × pool column
+        (as `assets.disproportionality` builds it): the rows are taken as they are instead of
+        being summed again. Only the time is saved; a caller that is not sure passes False.
 
     Returns
     -------
@@ -97,10 +101,14 @@ def count_cross_products(
     # NOTE: collected once: the single-stratum sums, the self-join and the pool totals all
     # start from it (as a lazy plan each would group the persons again).
     schema = frame.collect_schema()
+    by_cluster = [*keys, *strata, *outside, cluster]
+    # NOTE: with `summed` the group-by would find one row per group (at 5M queries it is 1.1 of
+    # the 3.3 s of the team table's call); the sums below are of whole numbers, exact in any
+    # row order.
+    rows = (frame.lazy().select(*by_cluster, count) if summed
+            else frame.lazy().group_by(by_cluster).agg(pl.col(count).sum()))
     per_cluster = (
-        frame.lazy()
-        .group_by([*keys, *strata, *outside, cluster])
-        .agg(pl.col(count).sum().cast(pl.Float64).alias("_n"))
+        rows.select(*by_cluster, pl.col(count).cast(pl.Float64).alias("_n"))
         .with_columns(_clusters=pl.len().over([*keys, cluster]))
         .collect()
         .lazy()

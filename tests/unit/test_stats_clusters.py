@@ -69,6 +69,24 @@ def test_centred_cross_products_equal_the_covariance_over_the_whole_pool(rows, p
                                       abs=1e-7 * (1 + len(rows)))
 
 
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(["A", "B"]), st.integers(0, 5),
+                          st.sampled_from(["Q1", "Q2", "Q3"]), st.sampled_from(["p", "q", None]),
+                          st.integers(1, 6)), min_size=1, max_size=40),
+       st.integers(40, 200))
+def test_summed_rows_give_the_cross_products_of_summing_them_again(rows, pool_size):
+    # One row per cell × person × quarter × pool, as the team tables hand them over.
+    frame = _frame([(cell, q, pool, person, n) for cell, person, q, pool, n in rows]).group_by(
+        "cell", "quarter", "pool", "person").agg(pl.col("n").sum())
+    # NOTE: a person lives in one pool; a second pool of the same person is dropped.
+    frame = frame.filter(pl.col("pool").eq_missing(pl.col("pool").first().over("person")))
+    pools = pl.DataFrame({"pool": ["p", "q"], "pool_size": [pool_size, pool_size // 2]})
+    kwargs = dict(cluster="person", count="n", keys=["cell"], strata=["quarter"],
+                  pool_sizes=pools)
+    assert count_cross_products(frame, summed=True, **kwargs).equals(
+        count_cross_products(frame, **kwargs))
+
+
 def test_design_effect_is_one_without_clustering_and_refuses_nonsense():
     assert design_effect([10, 0], [10, 0]).tolist() == [1.0, 1.0]
     assert design_effect(10, 40).item() == 4.0
