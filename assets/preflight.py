@@ -37,7 +37,6 @@ from pathlib import Path
 from typing import Literal
 
 import polars as pl
-import pyarrow.parquet as pq
 
 from assets import frames, linkage
 from assets.frames import StopcheckError
@@ -144,7 +143,7 @@ class _QueryFile:
 def _inspect_parquet(report: PreflightReport, path: Path, schema: pl.Schema
                      ) -> tuple[int, tuple[str, ...]] | None:
     try:
-        rows = pq.read_metadata(path).num_rows
+        rows = frames.count_rows(path)
         found = pl.read_parquet_schema(path)
     except Exception as exc:  # noqa: BLE001 - any reader failure means the file is unusable
         report.add("blocking", path, "", f"unreadable or truncated ({type(exc).__name__})")
@@ -161,16 +160,13 @@ def _inspect_csv(report: PreflightReport, path: Path) -> tuple[int, tuple[str, .
     try:
         with path.open(encoding="utf8", newline="") as handle:
             header = tuple(next(csv.reader(handle), []))
-        with path.open("rb") as handle:
-            # NOTE: counts line breaks: a quoted value holding a line break counts twice; the
-            # run's reader counts exactly.
-            lines = sum(block.count(b"\n") for block in iter(lambda: handle.read(1 << 24), b""))
+        rows = frames.count_rows(path)
     except (OSError, UnicodeDecodeError, csv.Error) as exc:
         report.add("blocking", path, "", f"unreadable ({type(exc).__name__})")
         return None
     if not frames.ends_with_line_break(path):
         report.add("blocking", path, "", "truncated (no line break after the last row)")
-    return max(lines - 1, 0), header
+    return rows, header
 
 
 def _spread_rows(path: Path, rows: int, scan_rows: int) -> pl.DataFrame:
