@@ -1,10 +1,11 @@
-"""`stopcheck` console script: check a landing zone, run the pipeline in one process, open the
+"""`stopcheck` console script: check a landing zone, run the pipeline in-process, open the
 Dagster UI, or write a synthetic landing zone.
 
 `stopcheck check` judges the landing zone and the themes file in seconds (assets/preflight.py).
 `stopcheck run` runs that check first and stops on a blocking finding; then it materialises every
 asset for every month of the landing zone: the reference job once, the monthly job per month (a
-bad month fails alone and the others keep their progress), then the statistics job when every
+bad month fails alone and the others keep their progress; small months run two at a time,
+pipelines/runs.py), then the statistics job when every
 month succeeded, showing progress per month and step, and ends with a summary. It exits non-zero
 naming each failed asset and partition. Messages are our own and aggregate: they never hold a
 value from a person table.
@@ -16,42 +17,12 @@ import argparse
 import gc
 import os
 import sys
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 
 from assets.provenance import PROJECT_ROOT
 from pipelines.progress import NULL_COLLECTOR, Collector, LogCollector, RichCollector
-
-
-@dataclass(frozen=True)
-class StepFailure:
-    """A failed step of a run: which asset (or check), which partition, and our message."""
-
-    job: str
-    step: str
-    partition: str | None
-    message: str
-
-    def __str__(self) -> str:
-        where = f" [{self.partition}]" if self.partition else ""
-        return f"{self.step}{where}: " + self.message.replace("\n", "\n    ")
-
-
-def _failures(result, job: str, partition: str | None) -> list[StepFailure]:
-    failures = []
-    for event in result.all_events:
-        if event.is_step_failure:
-            error = event.event_specific_data.error
-            # NOTE: the innermost cause is our own message (InputError, RawIdentifierError ...);
-            # the outer ones are Dagster's wrappers. It is shown in full: assets/privacy.py has
-            # already replaced any message that may quote person-level values.
-            while error.cause is not None:
-                error = error.cause
-            message = error.message.strip() if error.message else error.cls_name
-            failures.append(StepFailure(job, event.step_key, partition, message))
-    if not result.success and not failures:
-        failures.append(StepFailure(job, job, partition, "run failed"))
-    return failures
+from pipelines.runs import StepFailure
 
 
 DAGSTER_YAML = """\
@@ -74,50 +45,26 @@ def ensure_dagster_home() -> Path:
     return home
 
 
-QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
-"""Console logging of in-process runs: warnings and errors only (the event log keeps all)."""
-
-
-def _step_reporter(progress: Collector):
-    """An event-log listener that reports each finished step, with its duration, to `progress`."""
-    from dagster import DagsterEventType
-
-    started: dict[str, float] = {}
-
-    def listen(entry) -> None:
-        if not entry.is_dagster_event or entry.step_key is None:
-            return
-        kind = entry.get_dagster_event().event_type
-        if kind == DagsterEventType.STEP_START:
-            started[entry.step_key] = entry.timestamp
-            progress.update("steps", inc=0, message=f"{entry.step_key} ...")
-        elif kind in (DagsterEventType.STEP_SUCCESS, DagsterEventType.STEP_FAILURE):
-            seconds = entry.timestamp - started.get(entry.step_key, entry.timestamp)
-            outcome = "ok" if kind == DagsterEventType.STEP_SUCCESS else "FAILED"
-            progress.update("steps", message=f"{entry.step_key} {outcome} in {seconds:.1f} s")
-
-    return listen
-
-
 def run_pipeline(landing: Path, warehouse: Path, instance, *, theme: str | None = None,
                  backfill: tuple[str, str] | None = None, themes_file: str = "",
-                 progress: Collector = NULL_COLLECTOR,
-                 publish: bool = True) -> list[StepFailure]:
+                 progress: Collector = NULL_COLLECTOR, publish: bool = True,
+                 month_processes: int | None = None) -> list[StepFailure]:
     """Materialise every asset for every month of `landing` into `warehouse`; return failures.
 
     With `backfill` (first, last month), only those months are (re)loaded — a backfill — and the
     statistics then cover every month materialised. With `theme`, the last step computes (and
     publishes) that theme only: the thematic job. `progress` hears of every stage, step and month.
     `publish=False` computes the statistics and leaves publication out (tests of the numbers).
+    `month_processes` sets how many processes run months side by side (default: as
+    `pipelines.runs.choose_month_processes` decides; one on an ephemeral instance).
     """
-    import time
-    import uuid
-
     import dagster as dg
 
     from assets.frames import list_months, list_unexpected_files
     from assets.partitions import MONTHS
+    from assets.stats.processors import available_processors
     from pipelines.definitions import build_definitions
+    from pipelines.runs import choose_month_processes, count_month_rows, execute, run_months
 
     defs = build_definitions(str(landing), str(warehouse), themes_file)
     months = list_months(landing)
@@ -125,32 +72,16 @@ def run_pipeline(landing: Path, warehouse: Path, instance, *, theme: str | None 
         return [StepFailure("-", "landing", None, f"{landing}: no monthly query files found")]
     known = set(instance.get_dynamic_partitions(MONTHS.name))
     instance.add_dynamic_partitions(MONTHS.name, [m for m in months if m not in known])
-    listen = _step_reporter(progress)
 
-    def execute(job_name: str, partition: str | None = None, config: dict | None = None,
-                asset_selection: list | None = None):
-        job = defs.resolve_job_def(job_name)
-        run_id = str(uuid.uuid4())
-        instance.add_event_listener(run_id, listen)
-        result = job.execute_in_process(
-            instance=instance, partition_key=partition, run_config={**QUIET, **(config or {})},
-            raise_on_error=False, run_id=run_id, asset_selection=asset_selection)
-        failures = _failures(result, job_name, partition)
-        # NOTE: the run result holds every step's frames in reference cycles that Python rarely
-        # collects; without this each month's frames stay resident (docs/performance.md, fix 1).
-        del result
-        gc.collect()
-        # NOTE: what survives a collection is long-lived (modules, definitions, GX, altair:
-        # 400,000 objects, 0.5 s to walk): frozen, later collections walk only what later runs
-        # made (docs/performance.md).
-        gc.freeze()
-        return failures
+    def run(job_name: str, **kwargs) -> list[StepFailure]:
+        return execute(defs, instance, job_name, **kwargs, report=lambda inc, message:
+                       progress.update("steps", inc=inc, message=message))
 
-    # NOTE: the objects frozen after each run (execute) are thawed when the runs end, so a
+    # NOTE: the objects frozen after each run (runs.execute) are thawed when the runs end, so a
     # process that calls this again (tests, notebooks) can still collect them.
     try:
         with progress("reference tables"):
-            failures = execute("reference_job")
+            failures = run("reference_job")
         if failures:
             return failures
         failures = [StepFailure("-", "landing", None, f"{path}: not a <YYYY-MM>.parquet or "
@@ -159,39 +90,32 @@ def run_pipeline(landing: Path, warehouse: Path, instance, *, theme: str | None 
         selected = [m for m in months if backfill is None or backfill[0] <= m <= backfill[1]]
         if not selected:
             return [StepFailure("-", "landing", None, f"no month of {landing} in {backfill}")]
-        progress.update("months", inc=0, total=len(selected))
-        for month in selected:
-            began = time.monotonic()
-            with progress(f"month {month}"):
-                month_failures = execute("monthly_job", month)
-            outcome = "FAILED" if month_failures else "ok"
-            progress.update("months", total=len(selected),
-                            message=f"{month} {outcome} in {time.monotonic() - began:.1f} s")
-            if month_failures:
-                _remove_month(defs, warehouse, month)
-            failures += month_failures
+        if month_processes is None:
+            # NOTE: a worker process reaches the runs through the instance's storage: an
+            # ephemeral instance lives in this process only.
+            month_processes = 1 if instance.is_ephemeral else choose_month_processes(
+                [count_month_rows(landing, month) for month in selected], available_processors())
+        with progress("monthly runs" + (f", {month_processes} at a time"
+                                        if month_processes > 1 else "")):
+            failures += run_months(defs, instance, selected, warehouse,
+                                   processes=month_processes,
+                                   definitions_args=(str(landing), str(warehouse), themes_file),
+                                   progress=progress)
         if failures:
             return failures
         if theme:
             config = {"ops": {"out_thematic_disproportionality": {"config": {"themes": [theme]}}}}
             with progress(f"theme {theme} and publication"):
-                return execute("thematic_job", config=config)
+                return run("thematic_job", config=config)
         if not publish:
             keys = defs.resolve_job_def("statistics_job").asset_layer.executable_asset_keys
             with progress("statistics"):
-                return execute("statistics_job", asset_selection=sorted(
+                return run("statistics_job", asset_selection=sorted(
                     (k for k in keys if k != dg.AssetKey("publication")), key=str))
         with progress("statistics and publication"):
-            return execute("statistics_job")
+            return run("statistics_job")
     finally:
         gc.unfreeze()
-
-
-def _remove_month(defs, warehouse: Path, month: str) -> None:
-    """Remove every monthly file of a failed month: no partial output for that partition, and no
-    output of an earlier run that the current landing zone no longer backs."""
-    for key in defs.resolve_job_def("monthly_job").asset_layer.executable_asset_keys:
-        warehouse.joinpath(*key.path, f"{month}.parquet").unlink(missing_ok=True)
 
 
 def _resolve_paths() -> tuple[Path, Path, Path]:

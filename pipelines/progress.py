@@ -7,10 +7,13 @@ picks `RichCollector` on a terminal and `LogCollector` (plain lines, one per fin
 month, with the elapsed time) when output goes to a file or a pipe.
 
 Messages are the run's own (step names, months, durations): never a value from a table.
+Collectors may be updated from several threads: the monthly runs report side by side
+(pipelines/runs.py).
 """
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable
 from types import TracebackType
@@ -22,10 +25,10 @@ class Collector:
     stage: str = ""
 
     def update(self, name: str, inc: int = 1, total: int | None = None,
-               message: str | None = None) -> None:
+               message: str | None = None, stage: str | None = None) -> None:
         """Add `inc` to counter `name` (created on first use), of `total` when known; `message`
-        says what just happened. A counter with a total is a milestone (a month); one without
-        is detail (a step)."""
+        says what just happened, in `stage` (default: the current stage). A counter with a
+        total is a milestone (a month); one without is detail (a step)."""
 
     def _start(self, stage: str) -> None:
         """A stage begins."""
@@ -62,15 +65,18 @@ class LogCollector(Collector):
         self.echo, self.clock = echo, clock
         self.began = clock()
         self.counts: dict[str, int] = {}
+        self.lock = threading.Lock()
 
     def update(self, name: str, inc: int = 1, total: int | None = None,
-               message: str | None = None) -> None:
-        self.counts[name] = self.counts.get(name, 0) + inc
-        if message is None or inc == 0:
-            return
-        where = f"{self.stage}: " if total is None and self.stage else ""
-        count = f" ({self.counts[name]}/{total} {name})" if total is not None else ""
-        self.echo(f"[{self.clock() - self.began:7.1f} s] {where}{message}{count}")
+               message: str | None = None, stage: str | None = None) -> None:
+        with self.lock:
+            self.counts[name] = self.counts.get(name, 0) + inc
+            if message is None or inc == 0:
+                return
+            stage = stage or self.stage
+            where = f"{stage}: " if total is None and stage else ""
+            count = f" ({self.counts[name]}/{total} {name})" if total is not None else ""
+            self.echo(f"[{self.clock() - self.began:7.1f} s] {where}{message}{count}")
 
 
 class RichCollector(Collector):
@@ -92,19 +98,22 @@ class RichCollector(Collector):
                                  MofNCompleteColumn(), TimeElapsedColumn(), console=console)
         self.counters: dict[str, int] = {}
         self.stage_task: int | None = None
+        self.lock = threading.Lock()
         self.progress.start()
 
     def update(self, name: str, inc: int = 1, total: int | None = None,
-               message: str | None = None) -> None:
-        if total is None:
-            if message is not None and self.stage_task is not None:
-                self.progress.update(self.stage_task, description=f"{self.stage} · {message}")
-            return
-        if name not in self.counters:
-            self.counters[name] = self.progress.add_task(name, total=total)
-        self.progress.update(self.counters[name], advance=inc, total=total)
-        if message is not None and inc:
-            self.progress.console.print(message)
+               message: str | None = None, stage: str | None = None) -> None:
+        with self.lock:
+            if total is None:
+                if message is not None and self.stage_task is not None:
+                    self.progress.update(self.stage_task,
+                                         description=f"{stage or self.stage} · {message}")
+                return
+            if name not in self.counters:
+                self.counters[name] = self.progress.add_task(name, total=total)
+            self.progress.update(self.counters[name], advance=inc, total=total)
+            if message is not None and inc:
+                self.progress.console.print(message)
 
     def _start(self, stage: str) -> None:
         # NOTE: a new task per stage, so that its elapsed time starts at zero.

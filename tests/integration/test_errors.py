@@ -14,8 +14,8 @@ import assets.monthly
 import assets.statistics
 from assets.frames import list_months
 from assets.privacy import WITHHOLDS_VALUES
-from pipelines.cli import _failures
 from pipelines.definitions import build_definitions, defs
+from pipelines.runs import step_failures
 
 SECRET = "geheim-7f3a91"
 """A value a library error quotes; it must not appear anywhere."""
@@ -41,7 +41,7 @@ def execute(landing, warehouse, job_name, *, themes_file="", partition=None, sel
                                     asset_selection=selection, run_config=run_config,
                                     raise_on_error=False)
     events = "\n".join(str(event) for event in instance.all_logs(result.run_id))
-    return _failures(result, job_name, partition), events
+    return step_failures(result, job_name, partition), events
 
 
 def test_every_asset_is_wrapped():

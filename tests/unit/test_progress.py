@@ -45,3 +45,13 @@ def test_the_null_collector_prints_nothing(capsys):
     report(NULL_COLLECTOR)
     NULL_COLLECTOR.close()
     assert capsys.readouterr() == ("", "")
+
+
+def test_a_message_names_its_own_stage_when_months_run_side_by_side():
+    lines: list[str] = []
+    collector = LogCollector(lines.append, clock=lambda: 0.0)
+    with collector("monthly runs, 2 at a time"):
+        collector.update("steps", message="core_queries ok in 1.5 s", stage="month 2025-02")
+        collector.update("steps", message="core_queries ok in 1.7 s", stage="month 2025-01")
+    assert lines == ["[    0.0 s] month 2025-02: core_queries ok in 1.5 s",
+                     "[    0.0 s] month 2025-01: core_queries ok in 1.7 s"]

@@ -1,0 +1,282 @@
+"""In-process runs of `stopcheck run`: one job run with its failures and progress, and the
+monthly runs, side by side in two processes where the months are small enough.
+
+The monthly job runs once per month, so that a bad month fails alone. On the built-in sample and
+at 5M queries most of a month's run is single-threaded Python (Great Expectations building its
+metric graphs, Dagster writing its events), so a second process on a second processor runs the
+next month meanwhile: the main process and one spawned worker each take the next month as they
+finish one (`run_months`). Every month is still one Dagster run of the monthly job on the same
+instance, with the same outputs; only the order of the runs in the event log changes.
+docs/performance.md has the measurements and the limits (`choose_month_processes`).
+
+Messages are our own and aggregate: they never hold a value from a person table.
+"""
+
+from __future__ import annotations
+
+import gc
+import multiprocessing
+import queue
+import threading
+import time
+import uuid
+from collections import deque
+from collections.abc import Callable, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pipelines.progress import Collector
+
+QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
+"""Console logging of in-process runs: warnings and errors only (the event log keeps all)."""
+
+MONTH_PROCESSES = 2
+"""Processes that run months side by side when `choose_month_processes` allows it. NOTE: two,
+whatever the machine: the memory limit below is budgeted for two monthly runs at once, and more
+processes on two processors only contend (measured: docs/performance.md)."""
+
+MONTH_ROWS_MAX = 2_000_000
+"""The largest month (person and plate query rows) run beside another. A monthly run peaks at
+about 0.75 GB per million rows (5.2 GB for a 50M-query year's 7M-row month), so two runs of this
+size stay under 4 GB; larger months run one at a time."""
+
+PARALLEL_FROM_ROWS = 100_000
+"""Fewer query rows over the months to load run in one process: starting the worker (importing
+Dagster, GX and the statistics: 4–5 s of a processor) costs more than it saves."""
+
+PARALLEL_FROM_MONTHS = 4
+"""Fewer months to load run in one process, for the same reason."""
+
+
+@dataclass(frozen=True)
+class StepFailure:
+    """A failed step of a run: which asset (or check), which partition, and our message."""
+
+    job: str
+    step: str
+    partition: str | None
+    message: str
+
+    def __str__(self) -> str:
+        where = f" [{self.partition}]" if self.partition else ""
+        return f"{self.step}{where}: " + self.message.replace("\n", "\n    ")
+
+
+def step_failures(result, job: str, partition: str | None) -> list[StepFailure]:
+    """The failed steps of an in-process run result, each with our innermost message."""
+    failures = []
+    for event in result.all_events:
+        if event.is_step_failure:
+            error = event.event_specific_data.error
+            # NOTE: the innermost cause is our own message (InputError, RawIdentifierError ...);
+            # the outer ones are Dagster's wrappers. It is shown in full: assets/privacy.py has
+            # already replaced any message that may quote person-level values.
+            while error.cause is not None:
+                error = error.cause
+            message = error.message.strip() if error.message else error.cls_name
+            failures.append(StepFailure(job, event.step_key, partition, message))
+    if not result.success and not failures:
+        failures.append(StepFailure(job, job, partition, "run failed"))
+    return failures
+
+
+Report = Callable[[int, str], None]
+"""Where a step reporter sends its news: `report(inc, message)`."""
+
+
+def step_reporter(report: Report):
+    """An event-log listener that reports each step as it starts (inc 0) and finishes (inc 1,
+    with its duration)."""
+    from dagster import DagsterEventType
+
+    started: dict[str, float] = {}
+
+    def listen(entry) -> None:
+        if not entry.is_dagster_event or entry.step_key is None:
+            return
+        kind = entry.get_dagster_event().event_type
+        if kind == DagsterEventType.STEP_START:
+            started[entry.step_key] = entry.timestamp
+            report(0, f"{entry.step_key} ...")
+        elif kind in (DagsterEventType.STEP_SUCCESS, DagsterEventType.STEP_FAILURE):
+            seconds = entry.timestamp - started.get(entry.step_key, entry.timestamp)
+            outcome = "ok" if kind == DagsterEventType.STEP_SUCCESS else "FAILED"
+            report(1, f"{entry.step_key} {outcome} in {seconds:.1f} s")
+
+    return listen
+
+
+def execute(defs, instance, job_name: str, *, partition: str | None = None,
+            config: dict | None = None, asset_selection: list | None = None,
+            report: Report | None = None) -> list[StepFailure]:
+    """Run one job in this process on `instance`; return its failed steps (empty: success)."""
+    job = defs.resolve_job_def(job_name)
+    run_id = str(uuid.uuid4())
+    if report is not None:
+        instance.add_event_listener(run_id, step_reporter(report))
+    result = job.execute_in_process(
+        instance=instance, partition_key=partition, run_config={**QUIET, **(config or {})},
+        raise_on_error=False, run_id=run_id, asset_selection=asset_selection)
+    failures = step_failures(result, job_name, partition)
+    # NOTE: the run result holds every step's frames in reference cycles that Python rarely
+    # collects; without this each month's frames stay resident (docs/performance.md, fix 1).
+    del result
+    gc.collect()
+    # NOTE: what survives a collection is long-lived (modules, definitions, GX, altair:
+    # 400,000 objects, 0.5 s to walk): frozen, later collections walk only what later runs
+    # made (docs/performance.md). The caller thaws them when its runs end (gc.unfreeze).
+    gc.freeze()
+    return failures
+
+
+def choose_month_processes(month_rows: Sequence[int | None], processors: int) -> int:
+    """How many processes run the monthly job side by side, given the query rows of each month
+    to load (None: not known) and the processors this process may use: `MONTH_PROCESSES` when
+    there are two processors or more, at least `PARALLEL_FROM_MONTHS` months, at least
+    `PARALLEL_FROM_ROWS` rows in all and no month over `MONTH_ROWS_MAX` (or of unknown size);
+    else one."""
+    if (processors < 2 or len(month_rows) < PARALLEL_FROM_MONTHS
+            or any(rows is None for rows in month_rows)):
+        return 1
+    if max(month_rows) > MONTH_ROWS_MAX or sum(month_rows) < PARALLEL_FROM_ROWS:
+        return 1
+    return MONTH_PROCESSES
+
+
+def count_month_rows(landing: Path, month: str) -> int | None:
+    """Person and plate query rows of one month of the landing zone (None when a file cannot be
+    read: the run then says why)."""
+    from assets.frames import count_rows, month_file
+    from assets.schema import QUERY_TYPES
+
+    total = 0
+    for query_type in QUERY_TYPES:
+        path = month_file(landing, query_type, month)
+        if path.exists():
+            try:
+                total += count_rows(path)
+            except Exception:  # noqa: BLE001 - the monthly run reports an unreadable file
+                return None
+    return total
+
+
+def remove_month(defs, warehouse: Path, month: str) -> None:
+    """Remove every monthly file of a failed month: no partial output for that partition, and no
+    output of an earlier run that the current landing zone no longer backs."""
+    for key in defs.resolve_job_def("monthly_job").asset_layer.executable_asset_keys:
+        warehouse.joinpath(*key.path, f"{month}.parquet").unlink(missing_ok=True)
+
+
+def run_months(defs, instance, months: Sequence[str], warehouse: Path, *, processes: int,
+               definitions_args: tuple[str, str, str], progress: Collector) -> list[StepFailure]:
+    """Run the monthly job once per month, `processes` at a time; return the failures in month
+    order. A failed month's files are removed (`remove_month`); the other months go on.
+
+    With more than one process, the worker processes are spawned (not forked: polars' and
+    DuckDB's thread pools do not survive a fork) and build the definitions from
+    `definitions_args` (landing, warehouse, themes file) on the same Dagster instance
+    (`instance.get_ref()`; not for an ephemeral instance). A worker that dies (killed, out of
+    memory) fails its month with a message saying so; the main process takes the months left.
+    """
+    pending = deque(months)
+    outcomes: dict[str, list[StepFailure]] = {}
+    lock = threading.Lock()
+
+    def take() -> str | None:
+        with lock:
+            return pending.popleft() if pending else None
+
+    def report_for(month: str) -> Report:
+        return lambda inc, message: progress.update("steps", inc=inc, message=message,
+                                                    stage=f"month {month}")
+
+    def finish(month: str, failures: list[StepFailure], began: float) -> None:
+        if failures:
+            remove_month(defs, warehouse, month)
+        outcome = "FAILED" if failures else "ok"
+        with lock:
+            outcomes[month] = failures
+            progress.update("months", total=len(months),
+                            message=f"{month} {outcome} in {time.monotonic() - began:.1f} s")
+
+    progress.update("months", inc=0, total=len(months))
+    workers: list[threading.Thread] = []
+    pool = None
+    if processes > 1:
+        context = multiprocessing.get_context("spawn")
+        messages = context.Queue()
+        pool = ProcessPoolExecutor(processes - 1, mp_context=context, initializer=_start_worker,
+                                   initargs=(*definitions_args, instance.get_ref(), messages))
+
+        def feed() -> None:
+            # NOTE: a thread per worker: it hands the worker its next month and passes on the
+            # worker's step news while it waits (the worker cannot reach `progress`).
+            while (month := take()) is not None:
+                began = time.monotonic()
+                future = pool.submit(_run_month_in_worker, month)
+                while True:
+                    try:
+                        stage, inc, message = messages.get(timeout=0.2)
+                        progress.update("steps", inc=inc, message=message, stage=stage)
+                    except queue.Empty:
+                        if future.done():
+                            break
+                try:
+                    failures = future.result()
+                except Exception as error:  # noqa: BLE001 - the worker died: its month failed
+                    failures = [StepFailure(
+                        "monthly_job", "monthly_job", month,
+                        f"the worker process running this month ended without a result "
+                        f"({type(error).__name__}: killed, or out of memory); its later months "
+                        "run in the main process. Run this month again: stopcheck run "
+                        f"--backfill {month} {month}")]
+                    finish(month, failures, began)
+                    return
+                finish(month, failures, began)
+
+        workers = [threading.Thread(target=feed, name=f"months-{i}", daemon=True)
+                   for i in range(processes - 1)]
+        for worker in workers:
+            worker.start()
+    def run_here() -> None:
+        while (month := take()) is not None:
+            began = time.monotonic()
+            failures = execute(defs, instance, "monthly_job", partition=month,
+                               report=report_for(month))
+            finish(month, failures, began)
+
+    try:
+        run_here()
+        for worker in workers:
+            worker.join()
+        run_here()  # the months a dead worker left
+    finally:
+        if pool is not None:
+            pool.shutdown(wait=True, cancel_futures=True)
+    return [failure for month in months for failure in outcomes.get(month, [])]
+
+
+_WORKER: dict[str, Any] = {}
+"""A worker process's definitions, instance and message queue (`_start_worker`)."""
+
+
+def _start_worker(landing: str, warehouse: str, themes_file: str, instance_ref, messages) -> None:
+    import warnings
+
+    # NOTE: as in `stopcheck`'s main, before pipelines.definitions builds its checks: the preview
+    # warning of partitioned asset checks says nothing to an operator.
+    warnings.filterwarnings("ignore", message=".*is currently in preview.*")
+    from dagster import DagsterInstance
+
+    from pipelines.definitions import build_definitions
+
+    _WORKER.update(defs=build_definitions(landing, warehouse, themes_file),
+                   instance=DagsterInstance.from_ref(instance_ref), messages=messages)
+
+
+def _run_month_in_worker(month: str) -> list[StepFailure]:
+    messages = _WORKER["messages"]
+    return execute(_WORKER["defs"], _WORKER["instance"], "monthly_job", partition=month,
+                   report=lambda inc, message: messages.put((f"month {month}", inc, message)))

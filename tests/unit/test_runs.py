@@ -1,0 +1,73 @@
+"""How many processes run the months side by side (pipelines/runs.py), and the row counts the
+choice rests on."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import polars as pl
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from assets.frames import count_rows
+from pipelines.runs import (
+    MONTH_PROCESSES,
+    MONTH_ROWS_MAX,
+    PARALLEL_FROM_MONTHS,
+    PARALLEL_FROM_ROWS,
+    choose_month_processes,
+    count_month_rows,
+)
+
+SAMPLE_MONTHS = [41_000] * 12
+"""About the built-in sample: twelve months of 41,000 person and plate queries."""
+
+
+def test_the_sample_runs_two_months_at_a_time_on_two_processors():
+    assert choose_month_processes(SAMPLE_MONTHS, processors=2) == MONTH_PROCESSES == 2
+    assert choose_month_processes(SAMPLE_MONTHS, processors=8) == 2
+
+
+@pytest.mark.parametrize("month_rows, processors, why", [
+    (SAMPLE_MONTHS, 1, "one processor"),
+    ([41_000] * (PARALLEL_FROM_MONTHS - 1), 2, "too few months"),
+    ([PARALLEL_FROM_ROWS // 12 - 1] * 12, 2, "too few rows: the worker's start costs more"),
+    ([7_000_000] * 12, 2, "a 50M year: two months at once would not fit the memory budget"),
+    ([41_000] * 11 + [MONTH_ROWS_MAX + 1], 2, "one month too large"),
+    ([41_000] * 11 + [None], 2, "a month of unknown size"),
+])
+def test_one_process_when(month_rows, processors, why):
+    assert choose_month_processes(month_rows, processors) == 1, why
+
+
+@given(st.lists(st.one_of(st.none(), st.integers(0, 10 * MONTH_ROWS_MAX)), max_size=30),
+       st.integers(1, 64))
+def test_never_more_than_two_processes_and_never_a_large_month_beside_another(month_rows,
+                                                                              processors):
+    chosen = choose_month_processes(month_rows, processors)
+    assert chosen in (1, MONTH_PROCESSES)
+    if chosen > 1:
+        assert all(rows is not None and rows <= MONTH_ROWS_MAX for rows in month_rows)
+        assert processors >= 2 and len(month_rows) >= PARALLEL_FROM_MONTHS
+
+
+def test_rows_are_counted_from_parquet_metadata_and_csv_lines(tmp_path):
+    frame = pl.DataFrame({"query_id": [f"q{i}" for i in range(1234)], "hit": [True] * 1234})
+    landing = tmp_path / "landing"
+    (landing / "meos" / "person_queries").mkdir(parents=True)
+    (landing / "meos" / "plate_queries").mkdir(parents=True)
+    frame.write_parquet(landing / "meos" / "person_queries" / "2025-01.parquet")
+    frame.head(100).write_csv(landing / "meos" / "plate_queries" / "2025-01.csv")
+    assert count_rows(landing / "meos" / "person_queries" / "2025-01.parquet") == 1234
+    assert count_rows(landing / "meos" / "plate_queries" / "2025-01.csv") == 100
+    assert count_month_rows(landing, "2025-01") == 1334
+    assert count_month_rows(landing, "2025-02") == 0  # no file: the run says so, not the count
+    (landing / "meos" / "person_queries" / "2025-03.parquet").write_bytes(b"not parquet")
+    assert count_month_rows(landing, "2025-03") is None
+
+
+def test_an_empty_csv_has_no_rows(tmp_path: Path):
+    empty = tmp_path / "2025-01.csv"
+    empty.write_bytes(b"")
+    assert count_rows(empty) == 0
