@@ -15,8 +15,10 @@ In one invocation, on one synthetic landing zone:
    queries within 8× the floor at 50M and 12× at 5M, under 8 GB peak RSS), and the pipeline's time per step read back
    from the Dagster event log, with the peak RSS sampled while each step ran.
 
-Peak RSS of a stage is the `ru_maxrss` of its process from `os.wait4` (the kernel's high-water
-mark, exact); the per-step RSS is sampled every 0.2 s with psutil (a lower bound).
+Peak RSS of a stage is the larger of the `ru_maxrss` of its process from `os.wait4` (the
+kernel's high-water mark, exact for one process) and the largest RSS of its process tree sampled
+every 0.2 s with psutil (the sum of the main process and the worker while months run side by
+side, pipelines/runs.py; a lower bound). The per-step RSS is sampled the same way.
 
 Usage::
 
@@ -191,7 +193,8 @@ def _sample_tree_rss(pid: int, samples: list[tuple[float, int]], stop: threading
 
 def measure_process(name: str, command: list[str], env: dict[str, str] | None = None,
                     log_dir: Path | None = None, max_rss_gb: float | None = None) -> StageResult:
-    """Run `command`, return its wall time and peak RSS (the kernel's ru_maxrss via wait4).
+    """Run `command`, return its wall time and peak RSS (the kernel's ru_maxrss via wait4, or
+    the largest sampled RSS of the process tree when that is larger: two processes at once).
 
     stdout is kept; stderr goes to `<log_dir>/<name>.stderr` (its tail is kept for failures).
     With `max_rss_gb`, the process tree is killed when its sampled RSS exceeds that.
@@ -227,7 +230,8 @@ def measure_process(name: str, command: list[str], env: dict[str, str] | None = 
                         f"(--max-rss-gb {max_rss_gb:g})")
     return StageResult(
         name=name, command=[str(c) for c in command], wall_seconds=wall,
-        peak_rss_bytes=usage.ru_maxrss * 1024, returncode=proc.returncode, started_at=started_at,
+        peak_rss_bytes=max([usage.ru_maxrss * 1024, *(rss for _, rss in samples)]),
+        returncode=proc.returncode, started_at=started_at,
         ended_at=ended_at,
         stdout=b"".join(chunks).decode(errors="replace"),
         stderr_tail="\n".join(stderr_text.splitlines()[-15:]), rss_samples=samples,
