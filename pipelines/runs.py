@@ -180,6 +180,9 @@ def run_months(defs, instance, months: Sequence[str], warehouse: Path, *, proces
     (`instance.get_ref()`; not for an ephemeral instance). A worker that dies (killed, out of
     memory) fails its month with a message saying so; the main process takes the months left.
     """
+    if processes > 1 and instance.is_ephemeral:
+        raise ValueError("months side by side need a Dagster instance with storage: an "
+                         "ephemeral instance lives in one process")
     pending = deque(months)
     outcomes: dict[str, list[StepFailure]] = {}
     lock = threading.Lock()

@@ -71,3 +71,14 @@ def test_an_empty_csv_has_no_rows(tmp_path: Path):
     empty = tmp_path / "2025-01.csv"
     empty.write_bytes(b"")
     assert count_rows(empty) == 0
+
+
+def test_months_side_by_side_refuse_an_ephemeral_instance(tmp_path):
+    import dagster as dg
+
+    from pipelines.progress import NULL_COLLECTOR
+    from pipelines.runs import run_months
+
+    with pytest.raises(ValueError, match="instance with storage"):
+        run_months(None, dg.DagsterInstance.ephemeral(), ["2025-01"] * 4, tmp_path,
+                   processes=2, definitions_args=("", "", ""), progress=NULL_COLLECTOR)
