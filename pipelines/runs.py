@@ -232,9 +232,9 @@ def run_months(defs, instance, months: Sequence[str], warehouse: Path, *, proces
                     failures = [StepFailure(
                         "monthly_job", "monthly_job", month,
                         f"the worker process running this month ended without a result "
-                        f"({type(error).__name__}: killed, or out of memory); its later months "
-                        "run in the main process. Run this month again: stopcheck run "
-                        f"--backfill {month} {month}")]
+                        f"({type(error).__name__}: killed, out of memory, or it could not "
+                        "start); the months left run in the main process. Run this month "
+                        f"again: stopcheck run --backfill {month} {month}")]
                     finish(month, failures, began)
                     return
                 finish(month, failures, began)
@@ -243,6 +243,7 @@ def run_months(defs, instance, months: Sequence[str], warehouse: Path, *, proces
                    for i in range(processes - 1)]
         for worker in workers:
             worker.start()
+
     def run_here() -> None:
         while (month := take()) is not None:
             began = time.monotonic()
@@ -256,9 +257,22 @@ def run_months(defs, instance, months: Sequence[str], warehouse: Path, *, proces
             worker.join()
         run_here()  # the months a dead worker left
     finally:
+        # NOTE: on an interruption the worker finishes its month; its feeder takes no other.
+        with lock:
+            pending.clear()
         if pool is not None:
             pool.shutdown(wait=True, cancel_futures=True)
-    return [failure for month in months for failure in outcomes.get(month, [])]
+    # NOTE: a month with no outcome (its feeder thread stopped on an error) is a failure, never
+    # a month silently left out of the statistics.
+    unfinished = {month: [StepFailure("monthly_job", "monthly_job", month,
+                                      "this month's run gave no outcome (the thread that "
+                                      "followed it stopped on an error); its files are removed. "
+                                      f"Run it again: stopcheck run --backfill {month} {month}")]
+                  for month in months if month not in outcomes}
+    for month in unfinished:
+        remove_month(defs, warehouse, month)
+    return [failure for month in months
+            for failure in outcomes.get(month, unfinished.get(month, []))]
 
 
 _WORKER: dict[str, Any] = {}

@@ -94,3 +94,22 @@ def test_a_worker_that_dies_fails_its_month_and_the_main_process_runs_the_rest(l
     assert {f.partition for f in failures} == {killed[0], BAD}
     done = {path.stem for path in (warehouse / "core_person_queries").glob("*.parquet")}
     assert done == set(list_months(landing)) - {killed[0], BAD}
+
+
+def test_a_month_whose_feeder_stops_is_a_failure_not_a_month_left_out(landing, tmp_path):
+    stopped: list[str] = []
+
+    def echo(line: str) -> None:
+        # NOTE: an error in the thread that feeds the worker (here: in the progress display)
+        # stops that thread while the worker's month has no outcome yet.
+        if not stopped and threading.current_thread() is not threading.main_thread():
+            stopped.append(line.split("] month ")[1][:7])
+            raise RuntimeError("display broke")
+
+    failures, warehouse = load_months(landing, tmp_path, 2, echo)
+    assert stopped
+    unfinished = [f for f in failures if "gave no outcome" in f.message]
+    assert [f.partition for f in unfinished] == stopped
+    done = {path.stem for path in (warehouse / "core_person_queries").glob("*.parquet")}
+    assert stopped[0] not in done and BAD not in done
+    assert done == set(list_months(landing)) - {stopped[0], BAD}
