@@ -1122,9 +1122,10 @@ def _solve_component(matrix: sparse.csr_matrix, low: np.ndarray, high: np.ndarra
     open_ = prot[~certified()[prot]]
     while len(open_) > 0:
         # NOTE: whole-component programmes with many objective terms are solved from scratch
-        # by the interior point method after presolve, in a model of their own: on a sparse
-        # panel's component of 19,387 unknowns, 2.5 s each against 16–50 s for warm-started
-        # primal simplex.
+        # by dual simplex after presolve, in a model of their own: 0.2–0.3 s each on the
+        # sample's largest component (7,016 unknowns) and 0.6–1.1 s on a sparse panel's
+        # (19,387), against 0.3–1 s and 2.4–7.8 s for the interior point method and 16–50 s
+        # for primal simplex warm-started from the last basis.
         bulk = bulk or [_ComponentSolver(matrix, low, high, lower, upper, bulk=True)
                         for _ in range(pair_threads)]
         up = rng.random(len(open_)) < 0.5
@@ -1333,9 +1334,10 @@ class _Solution:
 class _ComponentSolver:
     """One component's programme ``low ≤ A x ≤ high``, ``lower ≤ x ≤ upper``, kept in one
     HiGHS model: each solve changes only the objective (and column bounds), so the simplex
-    starts from the previous optimal basis instead of from scratch. With `bulk`, the
-    interior point method after presolve instead: for objectives over many counts, whose
-    optimum is far from the previous one."""
+    starts from the previous optimal basis instead of from scratch. With `bulk`, every
+    programme from scratch instead, dual simplex after presolve: for objectives over many
+    counts, whose optimum is far from the previous one. A bulk programme's solution depends on
+    that programme alone, not on what the model solved before."""
 
     def __init__(self, matrix: sparse.csr_matrix, low: np.ndarray, high: np.ndarray,
                  lower: np.ndarray, upper: np.ndarray, *, bulk: bool = False):
@@ -1363,10 +1365,12 @@ class _ComponentSolver:
         # goes on from it, without presolve (which would start each programme afresh). On the
         # sample's largest component (8,018 unknowns) 58 → 36 s for its ~620 programmes.
         if bulk:
-            self.highs.setOptionValue("solver", "ipm")
+            self.highs.setOptionValue("solver", "simplex")
+            self.highs.setOptionValue("simplex_strategy", 1)
         else:
             self.highs.setOptionValue("presolve", "off")
             self.highs.setOptionValue("simplex_strategy", 4)
+        self.bulk = bulk
         self.highs.passModel(lp)
         self.columns = np.arange(self.n, dtype=np.int32)
         self.bounds = (self.lower, self.upper)
@@ -1381,6 +1385,10 @@ class _ComponentSolver:
             self.highs.changeColsBounds(self.n, self.columns, lower, upper)
             self.bounds = (lower, upper)
         self.highs.changeColsCost(self.n, self.columns, objective.astype(float))
+        if self.bulk:
+            # NOTE: without it HiGHS would start from the last basis, and a point would depend on
+            # the programmes solved before it in this model (one model or two for a pair).
+            self.highs.clearSolver()
         self.highs.run()
         self.programmes += 1
         if self.highs.getModelStatus() != highspy.HighsModelStatus.kOptimal:
