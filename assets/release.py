@@ -744,10 +744,19 @@ def read_published(folder: Path) -> dict[str, pl.DataFrame]:
         types = {**{c: pl.Int64 for c in spec.published_counts},
                  **{c: pl.Float64 for c in spec.estimate_columns}}
         header = pl.read_csv(path, n_rows=0).columns
-        tables[path.stem] = pl.read_csv(
-            path, try_parse_dates=True, infer_schema_length=None,
-            schema_overrides={c: t for c, t in types.items() if c in header})
+        table = pl.read_csv(path, infer_schema_length=None,
+                            schema_overrides={c: t for c, t in types.items() if c in header})
+        # NOTE: text columns of ISO dates only (period_start, period_end) become dates. polars'
+        # try_parse_dates does the same but tries every text value as a date and a time: 3 of
+        # the 3.6 s of reading the sample's release.
+        dates = [c for c, dtype in table.schema.items() if dtype == pl.String
+                 and table[c].null_count() < table.height
+                 and table[c].drop_nulls().str.contains(_ISO_DATE).all()]
+        tables[path.stem] = table.with_columns(pl.col(dates).str.to_date("%Y-%m-%d"))
     return tables
+
+
+_ISO_DATE = r"^\d{4}-\d{2}-\d{2}$"
 
 
 def recheck_published(folder: Path, threshold: int, *,
