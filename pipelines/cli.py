@@ -63,7 +63,13 @@ def run_pipeline(landing: Path, warehouse: Path, instance, *, theme: str | None 
     from assets.partitions import MONTHS
     from assets.stats.processors import available_processors
     from pipelines.definitions import build_definitions
-    from pipelines.runs import choose_month_processes, count_month_rows, execute, run_months
+    from pipelines.runs import (
+        choose_month_processes,
+        count_month_rows,
+        execute,
+        month_workers,
+        run_months,
+    )
 
     defs = build_definitions(str(landing), str(warehouse), themes_file)
     months = list_months(landing)
@@ -76,30 +82,31 @@ def run_pipeline(landing: Path, warehouse: Path, instance, *, theme: str | None 
         return execute(defs, instance, job_name, **kwargs, report=lambda inc, message:
                        progress.update("steps", inc=inc, message=message))
 
+    selected = [m for m in months if backfill is None or backfill[0] <= m <= backfill[1]]
+    if month_processes is None:
+        # NOTE: a worker process reaches the runs through the instance's storage: an
+        # ephemeral instance lives in this process only.
+        month_processes = 1 if instance.is_ephemeral else choose_month_processes(
+            [count_month_rows(landing, month) for month in selected], available_processors())
     # NOTE: the objects frozen after each run (runs.execute) are thawed when the runs end, so a
     # process that calls this again (tests, notebooks) can still collect them.
     try:
-        with progress("reference tables"):
-            failures = run("reference_job")
-        if failures:
-            return failures
-        failures = [StepFailure("-", "landing", None, f"{path}: not a <YYYY-MM>.parquet or "
-                                ".csv export; rename or remove it")
-                    for path in list_unexpected_files(landing)]
-        selected = [m for m in months if backfill is None or backfill[0] <= m <= backfill[1]]
-        if not selected:
-            return [StepFailure("-", "landing", None, f"no month of {landing} in {backfill}")]
-        if month_processes is None:
-            # NOTE: a worker process reaches the runs through the instance's storage: an
-            # ephemeral instance lives in this process only.
-            month_processes = 1 if instance.is_ephemeral else choose_month_processes(
-                [count_month_rows(landing, month) for month in selected], available_processors())
-        with progress("monthly runs" + (f", {month_processes} at a time"
-                                        if month_processes > 1 else "")):
-            failures += run_months(defs, instance, selected, warehouse,
-                                   processes=month_processes,
-                                   definitions_args=(str(landing), str(warehouse), themes_file),
-                                   progress=progress)
+        # NOTE: the workers start now and import while the reference tables run.
+        with month_workers(month_processes, instance,
+                           (str(landing), str(warehouse), themes_file)) as workers:
+            with progress("reference tables"):
+                failures = run("reference_job")
+            if failures:
+                return failures
+            failures = [StepFailure("-", "landing", None, f"{path}: not a <YYYY-MM>.parquet "
+                                    "or .csv export; rename or remove it")
+                        for path in list_unexpected_files(landing)]
+            if not selected:
+                return [StepFailure("-", "landing", None, f"no month of {landing} in {backfill}")]
+            with progress("monthly runs" + (f", {month_processes} at a time"
+                                            if month_processes > 1 else "")):
+                failures += run_months(defs, instance, selected, warehouse, workers=workers,
+                                       progress=progress)
         if failures:
             return failures
         if theme:

@@ -388,6 +388,12 @@ def _new_context() -> Any:
     return gx.get_context(mode="ephemeral", project_config=config)
 
 
+def start_gx() -> None:
+    """Import GX and build a context once, as the first suite of a process otherwise does (4–6 s
+    of imports): for a worker process that has time before its first month."""
+    _new_context()
+
+
 BatchSource = pl.DataFrame | ParquetFiles | Sequence[Path]
 """What a suite validates: Parquet files (one batch over all of them) or a polars frame."""
 

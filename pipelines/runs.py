@@ -21,8 +21,10 @@ import threading
 import time
 import uuid
 from collections import deque
-from collections.abc import Callable, Sequence
-from concurrent.futures import ProcessPoolExecutor
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -169,20 +171,57 @@ def remove_month(defs, warehouse: Path, month: str) -> None:
         warehouse.joinpath(*key.path, f"{month}.parquet").unlink(missing_ok=True)
 
 
-def run_months(defs, instance, months: Sequence[str], warehouse: Path, *, processes: int,
-               definitions_args: tuple[str, str, str], progress: Collector) -> list[StepFailure]:
-    """Run the monthly job once per month, `processes` at a time; return the failures in month
-    order. A failed month's files are removed (`remove_month`); the other months go on.
+@dataclass(frozen=True)
+class MonthWorkers:
+    """Worker processes that run months beside the main process (`month_workers`)."""
 
-    With more than one process, the worker processes are spawned (not forked: polars' and
-    DuckDB's thread pools do not survive a fork) and build the definitions from
-    `definitions_args` (landing, warehouse, themes file) on the same Dagster instance
-    (`instance.get_ref()`; not for an ephemeral instance). A worker that dies (killed, out of
-    memory) fails its month with a message saying so; the main process takes the months left.
+    pool: ProcessPoolExecutor
+    messages: Any
+    """The workers' step news, (stage, inc, message), for the main process to pass on."""
+    count: int
+
+
+@contextmanager
+def month_workers(processes: int, instance, definitions_args: tuple[str, str, str]
+                  ) -> Iterator[MonthWorkers | None]:
+    """`processes` − 1 worker processes for `run_months` (None for one process), started at
+    once and shut down on leaving (a worker finishes the month it runs).
+
+    The workers are spawned (not forked: polars' and DuckDB's thread pools do not survive a
+    fork); each builds the definitions from `definitions_args` (landing, warehouse, themes file)
+    on the same Dagster instance (`instance.get_ref()`: not an ephemeral instance) and imports
+    GX before it takes a month.
     """
-    if processes > 1 and instance.is_ephemeral:
+    if processes < 2:
+        yield None
+        return
+    if instance.is_ephemeral:
         raise ValueError("months side by side need a Dagster instance with storage: an "
                          "ephemeral instance lives in one process")
+    context = multiprocessing.get_context("spawn")
+    messages = context.Queue()
+    pool = ProcessPoolExecutor(processes - 1, mp_context=context, initializer=_start_worker,
+                               initargs=(*definitions_args, instance.get_ref(), messages))
+    try:
+        # NOTE: a task starts a worker now, not at its first month: its start (imports of
+        # Dagster, the definitions and GX, about 10 s of a processor on the sample) overlaps the
+        # main process's reference tables on the other processor.
+        for _ in range(processes - 1):
+            pool.submit(_started)
+        yield MonthWorkers(pool, messages, processes - 1)
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+def run_months(defs, instance, months: Sequence[str], warehouse: Path, *,
+               workers: MonthWorkers | None, progress: Collector) -> list[StepFailure]:
+    """Run the monthly job once per month, in this process and in each of the `workers`
+    (`month_workers`), each taking the next month as it finishes one; return the failures in
+    month order. A failed month's files are removed (`remove_month`); the other months go on.
+
+    A worker that dies (killed, out of memory) or cannot start fails its month with a message
+    saying so; the main process takes the months left.
+    """
     pending = deque(months)
     outcomes: dict[str, list[StepFailure]] = {}
     lock = threading.Lock()
@@ -205,23 +244,26 @@ def run_months(defs, instance, months: Sequence[str], warehouse: Path, *, proces
                             message=f"{month} {outcome} in {time.monotonic() - began:.1f} s")
 
     progress.update("months", inc=0, total=len(months))
-    workers: list[threading.Thread] = []
-    pool = None
-    if processes > 1:
-        context = multiprocessing.get_context("spawn")
-        messages = context.Queue()
-        pool = ProcessPoolExecutor(processes - 1, mp_context=context, initializer=_start_worker,
-                                   initargs=(*definitions_args, instance.get_ref(), messages))
+    feeders: list[threading.Thread] = []
+    if workers is not None:
+
+        def submit(month: str) -> Future:
+            try:
+                return workers.pool.submit(_run_month_in_worker, month)
+            except BrokenProcessPool as error:  # NOTE: the worker could not start
+                failed: Future = Future()
+                failed.set_exception(error)
+                return failed
 
         def feed() -> None:
             # NOTE: a thread per worker: it hands the worker its next month and passes on the
             # worker's step news while it waits (the worker cannot reach `progress`).
             while (month := take()) is not None:
                 began = time.monotonic()
-                future = pool.submit(_run_month_in_worker, month)
+                future = submit(month)
                 while True:
                     try:
-                        stage, inc, message = messages.get(timeout=0.2)
+                        stage, inc, message = workers.messages.get(timeout=0.2)
                         progress.update("steps", inc=inc, message=message, stage=stage)
                     except queue.Empty:
                         if future.done():
@@ -239,10 +281,10 @@ def run_months(defs, instance, months: Sequence[str], warehouse: Path, *, proces
                     return
                 finish(month, failures, began)
 
-        workers = [threading.Thread(target=feed, name=f"months-{i}", daemon=True)
-                   for i in range(processes - 1)]
-        for worker in workers:
-            worker.start()
+        feeders = [threading.Thread(target=feed, name=f"months-{i}", daemon=True)
+                   for i in range(workers.count)]
+        for feeder in feeders:
+            feeder.start()
 
     def run_here() -> None:
         while (month := take()) is not None:
@@ -253,15 +295,14 @@ def run_months(defs, instance, months: Sequence[str], warehouse: Path, *, proces
 
     try:
         run_here()
-        for worker in workers:
-            worker.join()
+        for feeder in feeders:
+            feeder.join()
         run_here()  # the months a dead worker left
     finally:
-        # NOTE: on an interruption the worker finishes its month; its feeder takes no other.
+        # NOTE: on an interruption the worker finishes its month (`month_workers` waits for
+        # it); its feeder takes no other.
         with lock:
             pending.clear()
-        if pool is not None:
-            pool.shutdown(wait=True, cancel_futures=True)
     # NOTE: a month with no outcome (its feeder thread stopped on an error) is a failure, never
     # a month silently left out of the statistics.
     unfinished = {month: [StepFailure("monthly_job", "monthly_job", month,
@@ -289,8 +330,15 @@ def _start_worker(landing: str, warehouse: str, themes_file: str, instance_ref, 
 
     from pipelines.definitions import build_definitions
 
+    from pipelines.gx import start_gx
+
     _WORKER.update(defs=build_definitions(landing, warehouse, themes_file),
                    instance=DagsterInstance.from_ref(instance_ref), messages=messages)
+    start_gx()
+
+
+def _started() -> None:
+    """The first task of a worker: it starts the process (`_start_worker` runs first)."""
 
 
 def _run_month_in_worker(month: str) -> list[StepFailure]:

@@ -17,7 +17,7 @@ from assets.frames import list_months
 from assets.synthetic import SampleSpec, generate_sample
 from pipelines.definitions import build_definitions
 from pipelines.progress import LogCollector
-from pipelines.runs import execute, run_months
+from pipelines.runs import execute, month_workers, run_months
 from tests import corpus
 
 FOUR_MONTHS = SampleSpec(seed=11, months=4, person_queries=8_000, plate_queries=5_000)
@@ -43,9 +43,9 @@ def load_months(landing: Path, root: Path, processes: int, echo=lambda line: Non
         instance.add_dynamic_partitions("month", months)
         defs = build_definitions(str(landing), str(warehouse), "")
         assert execute(defs, instance, "reference_job") == []
-        failures = run_months(defs, instance, months, warehouse, processes=processes,
-                              definitions_args=(str(landing), str(warehouse), ""),
-                              progress=LogCollector(echo))
+        with month_workers(processes, instance, (str(landing), str(warehouse), "")) as workers:
+            failures = run_months(defs, instance, months, warehouse, workers=workers,
+                                  progress=LogCollector(echo))
     return failures, warehouse
 
 
@@ -71,6 +71,17 @@ def test_two_processes_give_the_tables_and_failures_of_one(landing, tmp_path):
     assert sorted(line.split("] ")[1].split(" in ")[0] for line in lines
                   if line.endswith("months)")) == [
         "2025-01 ok", "2025-02 ok", f"{BAD} FAILED", "2025-04 ok"]
+
+
+def test_the_worker_starts_before_it_is_given_a_month(landing, tmp_path):
+    # NOTE: it imports while the main process runs the reference tables (pipelines/cli.py).
+    with dg.DagsterInstance.local_temp(str(tmp_path)) as instance:
+        with month_workers(2, instance, (str(landing), str(tmp_path / "warehouse"), "")) as workers:
+            assert workers.count == 1
+            assert len(multiprocessing.active_children()) == 1
+        assert multiprocessing.active_children() == []
+    with month_workers(1, None, ("", "", "")) as workers:
+        assert workers is None
 
 
 def test_a_worker_that_dies_fails_its_month_and_the_main_process_runs_the_rest(landing,

@@ -73,12 +73,11 @@ def test_an_empty_csv_has_no_rows(tmp_path: Path):
     assert count_rows(empty) == 0
 
 
-def test_months_side_by_side_refuse_an_ephemeral_instance(tmp_path):
+def test_months_side_by_side_refuse_an_ephemeral_instance():
     import dagster as dg
 
-    from pipelines.progress import NULL_COLLECTOR
-    from pipelines.runs import run_months
+    from pipelines.runs import month_workers
 
     with pytest.raises(ValueError, match="instance with storage"):
-        run_months(None, dg.DagsterInstance.ephemeral(), ["2025-01"] * 4, tmp_path,
-                   processes=2, definitions_args=("", "", ""), progress=NULL_COLLECTOR)
+        with month_workers(2, dg.DagsterInstance.ephemeral(), ("", "", "")):
+            pass
