@@ -329,7 +329,6 @@ def _start_worker(landing: str, warehouse: str, themes_file: str, instance_ref, 
     from dagster import DagsterInstance
 
     from pipelines.definitions import build_definitions
-
     from pipelines.gx import start_gx
 
     _WORKER.update(defs=build_definitions(landing, warehouse, themes_file),
