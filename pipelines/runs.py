@@ -185,7 +185,7 @@ class MonthWorkers:
 def month_workers(processes: int, instance, definitions_args: tuple[str, str, str]
                   ) -> Iterator[MonthWorkers | None]:
     """`processes` − 1 worker processes for `run_months` (None for one process), started at
-    once and shut down on leaving (a worker finishes the month it runs).
+    once and shut down on leaving (a worker finishes the month it runs, or its start).
 
     The workers are spawned (not forked: polars' and DuckDB's thread pools do not survive a
     fork); each builds the definitions from `definitions_args` (landing, warehouse, themes file)

@@ -33,9 +33,11 @@ def landing(tmp_path_factory) -> Path:
     return landing
 
 
-def load_months(landing: Path, root: Path, processes: int, echo=lambda line: None):
+def load_months(landing: Path, root: Path, processes: int, echo=lambda line: None,
+                before_months=lambda: None):
     """Reference job, then every month with `processes` processes, on a SQLite instance (a
-    worker reaches it through its storage); return the failures and the warehouse."""
+    worker reaches it through its storage); return the failures and the warehouse.
+    `before_months` runs once the workers are started, before the first month."""
     warehouse, home = root / "warehouse", root / "dagster_home"
     home.mkdir(parents=True)
     with dg.DagsterInstance.local_temp(str(home)) as instance:
@@ -44,6 +46,7 @@ def load_months(landing: Path, root: Path, processes: int, echo=lambda line: Non
         defs = build_definitions(str(landing), str(warehouse), "")
         assert execute(defs, instance, "reference_job") == []
         with month_workers(processes, instance, (str(landing), str(warehouse), "")) as workers:
+            before_months()
             failures = run_months(defs, instance, months, warehouse, workers=workers,
                                   progress=LogCollector(echo))
     return failures, warehouse
@@ -105,6 +108,24 @@ def test_a_worker_that_dies_fails_its_month_and_the_main_process_runs_the_rest(l
     assert {f.partition for f in failures} == {killed[0], BAD}
     done = {path.stem for path in (warehouse / "core_person_queries").glob("*.parquet")}
     assert done == set(list_months(landing)) - {killed[0], BAD}
+
+
+def test_a_worker_killed_before_its_first_month_fails_one_month_and_the_rest_run(landing,
+                                                                               tmp_path):
+    # NOTE: the worker starts before the reference tables (`month_workers`): one that dies
+    # while it starts (out of memory) leaves a broken pool, and the month handed to it fails.
+    def kill_worker() -> None:
+        for child in multiprocessing.active_children():
+            child.kill()
+            child.join()
+
+    failures, warehouse = load_months(landing, tmp_path, 2, before_months=kill_worker)
+    dead = [f for f in failures if "worker process" in f.message]
+    assert len(dead) == 1
+    assert f"stopcheck run --backfill {dead[0].partition}" in dead[0].message
+    assert {f.partition for f in failures} == {dead[0].partition, BAD}
+    done = {path.stem for path in (warehouse / "core_person_queries").glob("*.parquet")}
+    assert done == set(list_months(landing)) - {dead[0].partition, BAD}
 
 
 # NOTE: the feeder thread dies of the broken display on purpose; pytest would report its
