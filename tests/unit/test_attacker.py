@@ -660,6 +660,44 @@ def test_components_solved_in_threads_give_the_same_report() -> None:
     assert parallel.binding == serial.binding
 
 
+def test_one_large_component_is_solved_in_a_thread_beside_the_others() -> None:
+    # Two components (one per origin) of different sizes; only the larger counts as large. It
+    # is solved in a thread of its own while the calling thread solves the smaller one, and the
+    # report is the one of solving them in turn.
+    import threading
+
+    import assets.attacker as attacker
+
+    cells = {**CELLS, ("T1", "MA"): (4, 6), ("T3", "MA"): (7, 9), ("T4", "NL"): (60, 90),
+             ("T4", "MA"): (3, 5), ("T1", "TR"): (2, 3), ("T2", "TR"): (50, 70)}
+    truth = _team(cells).drop("rate_ratio")
+    published = {TEAM: _old_way(truth, SPECS[TEAM])}
+    declarations = declare_relations({TEAM: truth}, reference="NL")
+
+    def report():
+        return attack(published, declarations, OLD, public={TEAM: truth}, truth={TEAM: truth})
+
+    where: list[tuple[int, int]] = []
+    solve = attacker._solve_component
+
+    def recorded(matrix, *args):
+        where.append((matrix.shape[1], threading.get_ident()))
+        return solve(matrix, *args)
+
+    with mock.patch.object(attacker, "_solve_component", recorded):
+        serial = report()
+        sizes = sorted({size for size, _ in where})
+        assert len(sizes) == 2
+        where.clear()
+        with (mock.patch.object(attacker, "_PARALLEL_FROM", sizes[0]),
+              mock.patch.object(attacker, "available_processors", lambda: 2)):
+            parallel = report()
+    threads = dict(where)
+    assert threads[sizes[0]] == threading.get_ident() != threads[sizes[1]]
+    assert parallel.counts.equals(serial.counts)
+    assert parallel.binding == serial.binding
+
+
 def test_rounding_makes_counts_intervals() -> None:
     truth = _team(CELLS).drop("rate_ratio")
     spec = SPECS[TEAM].restricted_to(truth.columns)
