@@ -9,7 +9,14 @@ from assets.atomic import write_parquet_atomic
 from assets.paths import is_synthetic_sample
 from assets.privacy import withhold_values
 from assets.provenance import code_version, fingerprint_files
-from assets.report import LANGUAGES, ReportContext, ThemeSection, render_report, report_file_name
+from assets.report import (
+    LANGUAGES,
+    ReportContext,
+    ThemeSection,
+    render_reports,
+    report_file_name,
+    report_process,
+)
 from assets.resources import LandingZone, ThemesFile, Warehouse
 from assets.schema import QUERY_TYPES
 from assets.statistics import AnalysisConfig
@@ -68,52 +75,57 @@ def publication(
     # NOTE: the judge's work, so that the publication check re-solves only what the written
     # files change (nothing, when they read back as judged).
     judged: dict = {}
-    released = release.release_tables(tables, threshold=rules.threshold, round_to=rules.round_to,
-                                       reference=rules.reference, themes=tuple(themes.values()),
-                                       significant_digits=rules.significant_digits, log=control,
-                                       cache=judged)
-    team = released["out_team_disproportionality"].table
-    period_start, period_end = team["period_start"].min(), team["period_end"].max()
-    companion = {
-        "settings": settings.as_dict(),
-        "code_version": code_version(),
-        "period_start": period_start,
-        "period_end": period_end,
-        "input_fingerprint": fingerprint_files(landing_files(landing.root)),
-    }
-    folder = warehouse.root / "publication"
-    written, check = release.write_checked_release(folder, released, companion, rules.threshold,
-                                                   rules=rules, themes=tuple(themes.values()),
-                                                   cache=judged)
-    # NOTE: the warehouse keeps each controlled table at full precision with the reason of every
-    # suppression, for analysts; publication/ has neither.
-    for name, item in released.items():
-        write_parquet_atomic(item.controlled, warehouse.root / "disclosure" / f"{name}.parquet",
-                             {"table": name})
-    thematic = released.get("out_thematic_disproportionality")
-    sections = []
-    if thematic is not None:
-        published_themes = set(thematic.table["theme"].unique().to_list())
-        # NOTE: in the order of the themes file, not of the table's rows.
-        names = [n for n in themes if n in published_themes] + sorted(published_themes - set(themes))
-        for name in names:
-            theme = themes.get(name)
-            sections.append(ThemeSection(
-                name=name, title=theme.title if theme else name,
-                description=theme.description if theme else "",
-                table=thematic.table.filter(pl.col("theme") == name).drop("theme", "theme_fingerprint"),
-            ))
-    context = ReportContext(
-        period_start=period_start, period_end=period_end, settings=settings.as_dict(),
-        code_version=companion["code_version"], input_fingerprint=companion["input_fingerprint"],
-        themes=tuple(sections), is_synthetic=is_synthetic_sample(landing.root),
-        reference_origin=settings.reference,
-    )
-    report_tables = {n: r.table for n, r in released.items()
-                     if n != "out_thematic_disproportionality"}
-    reports = {folder / report_file_name(language):
-               render_report(report_tables, context=context, language=language)
-               for language in LANGUAGES}  # fmt: skip
+    # NOTE: the report's second language is rendered in a process of its own, started now so
+    # that it imports its libraries while the judge works (docs/performance.md).
+    with report_process() as process:
+        released = release.release_tables(
+            tables, threshold=rules.threshold, round_to=rules.round_to, reference=rules.reference,
+            themes=tuple(themes.values()), significant_digits=rules.significant_digits,
+            log=control, cache=judged)
+        team = released["out_team_disproportionality"].table
+        period_start, period_end = team["period_start"].min(), team["period_end"].max()
+        companion = {
+            "settings": settings.as_dict(),
+            "code_version": code_version(),
+            "period_start": period_start,
+            "period_end": period_end,
+            "input_fingerprint": fingerprint_files(landing_files(landing.root)),
+        }
+        folder = warehouse.root / "publication"
+        written, check = release.write_checked_release(
+            folder, released, companion, rules.threshold, rules=rules,
+            themes=tuple(themes.values()), cache=judged)
+        # NOTE: the warehouse keeps each controlled table at full precision with the reason of
+        # every suppression, for analysts; publication/ has neither.
+        for name, item in released.items():
+            write_parquet_atomic(item.controlled, warehouse.root / "disclosure" / f"{name}.parquet",
+                                 {"table": name})
+        thematic = released.get("out_thematic_disproportionality")
+        sections = []
+        if thematic is not None:
+            published_themes = set(thematic.table["theme"].unique().to_list())
+            # NOTE: in the order of the themes file, not of the table's rows.
+            names = ([n for n in themes if n in published_themes]
+                     + sorted(published_themes - set(themes)))
+            for name in names:
+                theme = themes.get(name)
+                sections.append(ThemeSection(
+                    name=name, title=theme.title if theme else name,
+                    description=theme.description if theme else "",
+                    table=thematic.table.filter(pl.col("theme") == name).drop(
+                        "theme", "theme_fingerprint"),
+                ))
+        context = ReportContext(
+            period_start=period_start, period_end=period_end, settings=settings.as_dict(),
+            code_version=companion["code_version"],
+            input_fingerprint=companion["input_fingerprint"],
+            themes=tuple(sections), is_synthetic=is_synthetic_sample(landing.root),
+            reference_origin=settings.reference,
+        )
+        report_tables = {n: r.table for n, r in released.items()
+                         if n != "out_thematic_disproportionality"}
+        pages = render_reports(report_tables, context=context, process=process)
+    reports = {folder / report_file_name(language): html for language, html in pages.items()}
     if check["passed"]:
         for path, html in reports.items():
             release.write_bytes_atomic(path, html.encode())

@@ -22,7 +22,14 @@ a time, element ids are numbered per page, and no position in a figure depends o
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import os
+import pickle
+import subprocess
+import sys
+from collections.abc import Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from pathlib import Path
 
 import polars as pl
 
@@ -31,6 +38,7 @@ from assets.report.figures import Figures, checking_specs, normalise_svg
 from assets.report.language import DEFAULT_LANGUAGE, LANGUAGES, get_language
 from assets.report.sections import KNOWN_TABLES, SECTIONS
 from assets.report.view import render_document
+from assets.stats.processors import available_processors
 
 __all__ = [
     "KNOWN_TABLES",
@@ -40,7 +48,9 @@ __all__ = [
     "build_document",
     "normalise_svg",
     "render_report",
+    "render_reports",
     "report_file_name",
+    "report_process",
 ]
 
 
@@ -103,3 +113,64 @@ def render_report(
         The HTML page; the same input gives the same bytes.
     """
     return render_document(build_document(tables, context=context, language=language))
+
+
+
+def warm_up() -> None:
+    """Start vl-convert's JavaScript engine: 0.9 s at the first figure of a process, then
+    milliseconds."""
+    import vl_convert
+
+    vl_convert.vegalite_to_svg({"data": {"values": [{"x": 1}]}, "mark": "point"})
+
+
+@contextmanager
+def report_process() -> Iterator[subprocess.Popen | None]:
+    """A Python process for :func:`render_reports` (``python -m assets.report.worker``), started
+    now so that it imports the report's libraries and warms vl-convert up while the caller works
+    (4 s on the 2-core machine); None when this process has one processor. Leaving the block
+    ends the process."""
+    if available_processors() < 2:
+        yield None
+        return
+    # NOTE: a plain subprocess, not multiprocessing: a spawned child would import the caller's
+    # main module, which breaks a script that materialises assets without a main guard.
+    paths = [str(Path(__file__).resolve().parents[2]), os.environ.get("PYTHONPATH", "")]
+    child = subprocess.Popen(
+        [sys.executable, "-m", "assets.report.worker"], stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        env=os.environ | {"PYTHONPATH": os.pathsep.join(filter(None, paths))})
+    try:
+        yield child
+    finally:
+        if child.poll() is None:
+            child.kill()
+        child.communicate()
+
+
+def render_reports(
+    tables: Mapping[str, pl.DataFrame], *, context: ReportContext,
+    languages: Sequence[str] = LANGUAGES, process: subprocess.Popen | None = None,
+) -> dict[str, str]:
+    """:func:`render_report` in each of `languages`: language → HTML page.
+
+    With `process` (:func:`report_process`) every language but the first is rendered there while
+    this process renders the first: a page takes 6-7 s of one processor, mostly altair and
+    vl-convert, which hold the GIL, so threads would not run them side by side. The pages are
+    the same bytes wherever they are rendered. When the process fails (out of memory, killed),
+    its languages are rendered here, where an error in the report's own code shows in full.
+    """
+    first, rest = list(languages[:1]), list(languages[1:])
+    with ThreadPoolExecutor(1) as feeder:
+        # NOTE: a thread writes the tables and reads the pages, so that neither waits on a full
+        # pipe while this thread renders.
+        elsewhere = (feeder.submit(process.communicate, pickle.dumps((dict(tables), context, rest)))
+                     if process is not None and rest else None)
+        pages = {language: render_report(tables, context=context, language=language)
+                 for language in (first if elsewhere else [*first, *rest])}
+        if elsewhere is not None:
+            out, _ = elsewhere.result()
+            pages |= pickle.loads(out) if process.returncode == 0 else {
+                language: render_report(tables, context=context, language=language)
+                for language in rest}
+    return {language: pages[language] for language in languages}

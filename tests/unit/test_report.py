@@ -37,7 +37,9 @@ from assets.report import (
     ThemeSection,
     normalise_svg,
     render_report,
+    render_reports,
     report_file_name,
+    report_process,
 )
 from assets.report import figures
 from assets.report.language import get_language, read_words_file
@@ -316,6 +318,35 @@ def pages() -> dict[str, str]:
                                     language=language)
             for language in LANGUAGES
         }  # fmt: skip
+
+
+def test_the_second_language_rendered_in_a_process_of_its_own_is_the_same_page(
+    pages: dict[str, str],
+) -> None:
+    # `python -m assets.report.worker` renders the English page while this process renders the
+    # Dutch one; the returncode shows that the worker answered.
+    import assets.report
+
+    with (patch.object(assets.report, "available_processors", lambda: 2),
+          report_process() as process):
+        rendered = render_reports(_all_tables(), context=_context(themes=(_theme(),)),
+                                  process=process)
+        assert process.returncode == 0
+    assert rendered == pages
+
+
+def test_a_report_process_that_died_leaves_its_languages_to_this_one(
+    pages: dict[str, str],
+) -> None:
+    import assets.report
+
+    with (patch.object(assets.report, "available_processors", lambda: 2),
+          report_process() as process):
+        process.kill()
+        process.wait()
+        rendered = render_reports(_all_tables(), context=_context(themes=(_theme(),)),
+                                  process=process)
+    assert rendered == pages
 
 
 def test_the_schema_check_of_charts_refuses_a_bad_spec() -> None:
