@@ -26,9 +26,11 @@ import os
 import pickle
 import subprocess
 import sys
+import threading
 from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import polars as pl
@@ -44,6 +46,7 @@ __all__ = [
     "KNOWN_TABLES",
     "LANGUAGES",
     "ReportContext",
+    "ReportProcess",
     "ThemeSection",
     "build_document",
     "normalise_svg",
@@ -124,53 +127,76 @@ def warm_up() -> None:
     vl_convert.vegalite_to_svg({"data": {"values": [{"x": 1}]}, "mark": "point"})
 
 
+READY = b"ready\n"
+"""What `python -m assets.report.worker` writes to stdout once it can render at once."""
+
+
+@dataclass
+class ReportProcess:
+    """A running ``python -m assets.report.worker`` (:func:`report_process`); `ready` is set when
+    it has imported the report's libraries and warmed vl-convert up."""
+
+    child: subprocess.Popen
+    ready: threading.Event = field(default_factory=threading.Event)
+
+
 @contextmanager
-def report_process() -> Iterator[subprocess.Popen | None]:
-    """A Python process for :func:`render_reports` (``python -m assets.report.worker``), started
-    now so that it imports the report's libraries and warms vl-convert up while the caller works
-    (4 s on the 2-core machine); None when this process has one processor. Leaving the block
-    ends the process."""
+def report_process() -> Iterator[ReportProcess | None]:
+    """A Python process for :func:`render_reports`, started now so that it imports the report's
+    libraries and warms vl-convert up while the caller works (4 s on the 2-core machine); None
+    when this process has one processor. Leaving the block ends the process."""
     if available_processors() < 2:
         yield None
         return
     # NOTE: a plain subprocess, not multiprocessing: a spawned child would import the caller's
     # main module, which breaks a script that materialises assets without a main guard.
     paths = [str(Path(__file__).resolve().parents[2]), os.environ.get("PYTHONPATH", "")]
-    child = subprocess.Popen(
+    process = ReportProcess(subprocess.Popen(
         [sys.executable, "-m", "assets.report.worker"], stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
-        env=os.environ | {"PYTHONPATH": os.pathsep.join(filter(None, paths))})
+        env=os.environ | {"PYTHONPATH": os.pathsep.join(filter(None, paths))}))
+
+    def await_ready() -> None:
+        if process.child.stdout.readline() == READY:
+            process.ready.set()
+
+    waiting = threading.Thread(target=await_ready, daemon=True)
+    waiting.start()
     try:
-        yield child
+        yield process
     finally:
-        if child.poll() is None:
-            child.kill()
-        child.communicate()
+        if process.child.poll() is None:
+            process.child.kill()
+        waiting.join()
+        process.child.communicate()
 
 
 def render_reports(
     tables: Mapping[str, pl.DataFrame], *, context: ReportContext,
-    languages: Sequence[str] = LANGUAGES, process: subprocess.Popen | None = None,
+    languages: Sequence[str] = LANGUAGES, process: ReportProcess | None = None,
 ) -> dict[str, str]:
     """:func:`render_report` in each of `languages`: language → HTML page.
 
-    With `process` (:func:`report_process`) every language but the first is rendered there while
-    this process renders the first: a page takes 6-7 s of one processor, mostly altair and
-    vl-convert, which hold the GIL, so threads would not run them side by side. The pages are
-    the same bytes wherever they are rendered. When the process fails (out of memory, killed),
-    its languages are rendered here, where an error in the report's own code shows in full.
+    With a `process` (:func:`report_process`) that is ready, every language but the first is
+    rendered there while this process renders the first: a page takes 6-7 s of one processor,
+    mostly altair and vl-convert, which hold the GIL, so threads would not run them side by
+    side. A process still importing (small tables, a quick judge) is not waited for: this
+    process renders every page. The pages are the same bytes wherever they are rendered. When
+    the process fails (out of memory, killed), its languages are rendered here, where an error
+    in the report's own code shows in full.
     """
     first, rest = list(languages[:1]), list(languages[1:])
+    ready = process is not None and process.ready.is_set() and bool(rest)
     with ThreadPoolExecutor(1) as feeder:
         # NOTE: a thread writes the tables and reads the pages, so that neither waits on a full
         # pipe while this thread renders.
-        elsewhere = (feeder.submit(process.communicate, pickle.dumps((dict(tables), context, rest)))
-                     if process is not None and rest else None)
+        elsewhere = feeder.submit(process.child.communicate,
+                                  pickle.dumps((dict(tables), context, rest))) if ready else None
         pages = {language: render_report(tables, context=context, language=language)
-                 for language in (first if elsewhere else [*first, *rest])}
+                 for language in (first if ready else [*first, *rest])}
         if elsewhere is not None:
             out, _ = elsewhere.result()
-            pages |= pickle.loads(out) if process.returncode == 0 else {
+            pages |= pickle.loads(out) if process.child.returncode == 0 else {
                 language: render_report(tables, context=context, language=language)
                 for language in rest}
     return {language: pages[language] for language in languages}

@@ -1,7 +1,8 @@
 """Renders report pages in a process of its own, for `assets.report.render_reports`.
 
-``python -m assets.report.worker`` warms vl-convert up, then reads one pickled (tables, context,
-languages) from stdin and writes the pickled pages (language → HTML) to stdout.
+``python -m assets.report.worker`` warms vl-convert up and says so on stdout (`READY`), then reads
+one pickled (tables, context, languages) from stdin and writes the pickled pages (language → HTML)
+to stdout.
 """
 
 from __future__ import annotations
@@ -9,11 +10,13 @@ from __future__ import annotations
 import pickle
 import sys
 
-from assets.report import render_report, warm_up
+from assets.report import READY, render_report, warm_up
 
 
 def main() -> None:
     warm_up()
+    sys.stdout.buffer.write(READY)
+    sys.stdout.buffer.flush()
     tables, context, languages = pickle.load(sys.stdin.buffer)
     pages = {language: render_report(tables, context=context, language=language)
              for language in languages}

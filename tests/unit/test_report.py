@@ -9,6 +9,7 @@ import html
 import math
 import os
 import re
+import signal
 import struct
 import subprocess
 import sys
@@ -324,14 +325,15 @@ def test_the_second_language_rendered_in_a_process_of_its_own_is_the_same_page(
     pages: dict[str, str],
 ) -> None:
     # `python -m assets.report.worker` renders the English page while this process renders the
-    # Dutch one; the returncode shows that the worker answered.
+    # Dutch one; its returncode shows that it answered.
     import assets.report
 
     with (patch.object(assets.report, "available_processors", lambda: 2),
           report_process() as process):
+        assert process.ready.wait(timeout=120)
         rendered = render_reports(_all_tables(), context=_context(themes=(_theme(),)),
                                   process=process)
-        assert process.returncode == 0
+        assert process.child.returncode == 0
     assert rendered == pages
 
 
@@ -342,10 +344,25 @@ def test_a_report_process_that_died_leaves_its_languages_to_this_one(
 
     with (patch.object(assets.report, "available_processors", lambda: 2),
           report_process() as process):
-        process.kill()
-        process.wait()
+        assert process.ready.wait(timeout=120)
+        process.child.kill()
+        process.child.wait()
         rendered = render_reports(_all_tables(), context=_context(themes=(_theme(),)),
                                   process=process)
+    assert rendered == pages
+
+
+def test_a_report_process_still_starting_is_not_waited_for(pages: dict[str, str]) -> None:
+    import assets.report
+
+    with (patch.object(assets.report, "available_processors", lambda: 2),
+          report_process() as process):
+        # NOTE: a process that never says it is ready: stopped before it can.
+        process.child.send_signal(signal.SIGSTOP)
+        rendered = render_reports(_all_tables(), context=_context(themes=(_theme(),)),
+                                  process=process)
+        assert process.child.returncode is None
+        process.child.send_signal(signal.SIGCONT)
     assert rendered == pages
 
 
