@@ -88,10 +88,12 @@ class _GaussianFilter:
         smoothed[taus == 0.0] = self.values
         wide = taus[taus > 0.0]
         transfer = np.exp(-2.0 * (np.pi * wide[:, None] * self.frequencies[None, :]) ** 2)
-        # NOTE: one inverse transform for every τ at once, split over the processors: each row
-        # is transformed on its own, so the result is the same as one τ at a time.
+        # NOTE: one inverse transform for every τ at once: each row is transformed on its own,
+        # so the result is the same as one τ at a time. One thread: `shrink_ratios_within` fits
+        # its groups in threads already, and threads inside the transform as well made a theme's
+        # shrinkage on the sample slower (1.9 → 2.3 s, the same numbers).
         smoothed[taus > 0.0] = sp_fft.irfft(self.spectrum[None, :, :] * transfer[:, None, :],
-                                            n=self.size, axis=2, workers=-1)[:, :, : ETA_GRID.size]
+                                            n=self.size, axis=2, workers=1)[:, :, : ETA_GRID.size]
         return smoothed
 
 
