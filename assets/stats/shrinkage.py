@@ -91,7 +91,7 @@ class _GaussianFilter:
         # NOTE: one inverse transform for every τ at once: each row is transformed on its own,
         # so the result is the same as one τ at a time. One thread: `shrink_ratios_within` fits
         # its groups in threads already, and threads inside the transform as well made a theme's
-        # shrinkage on the sample slower (1.9 → 2.3 s, the same numbers).
+        # shrinkage on the sample slower (2.2 → 2.5 s, the same numbers).
         smoothed[taus > 0.0] = sp_fft.irfft(self.spectrum[None, :, :] * transfer[:, None, :],
                                             n=self.size, axis=2, workers=1)[:, :, : ETA_GRID.size]
         return smoothed
