@@ -118,7 +118,6 @@ def render_report(
     return render_document(build_document(tables, context=context, language=language))
 
 
-
 def warm_up() -> None:
     """Start vl-convert's JavaScript engine: 0.9 s at the first figure of a process, then
     milliseconds."""

@@ -14,13 +14,16 @@ from assets.report import READY, render_report, warm_up
 
 
 def main() -> None:
+    # NOTE: stdout carries the answer only: anything a library prints goes to stderr.
+    answer, sys.stdout = sys.stdout.buffer, sys.stderr
     warm_up()
-    sys.stdout.buffer.write(READY)
-    sys.stdout.buffer.flush()
+    answer.write(READY)
+    answer.flush()
     tables, context, languages = pickle.load(sys.stdin.buffer)
     pages = {language: render_report(tables, context=context, language=language)
              for language in languages}
-    pickle.dump(pages, sys.stdout.buffer)
+    pickle.dump(pages, answer)
+    answer.flush()
 
 
 if __name__ == "__main__":
