@@ -30,7 +30,6 @@ import threading
 from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import polars as pl
@@ -129,45 +128,74 @@ def warm_up() -> None:
 READY = b"ready\n"
 """What `python -m assets.report.worker` writes to stdout once it can render at once."""
 
+WORKER_DELAY_SECONDS = 2.0
+"""How long the caller works before :func:`report_process` starts the worker: a release judged
+sooner is small, its reports quick, and the worker's imports (4 s of a processor) would not pay."""
 
-@dataclass
+
 class ReportProcess:
-    """A running ``python -m assets.report.worker`` (:func:`report_process`); `ready` is set when
-    it has imported the report's libraries and warmed vl-convert up."""
+    """``python -m assets.report.worker``, started by :meth:`start` (:func:`report_process`);
+    `ready` is set when it has imported the report's libraries and warmed vl-convert up."""
 
-    child: subprocess.Popen
-    ready: threading.Event = field(default_factory=threading.Event)
+    def __init__(self) -> None:
+        self.child: subprocess.Popen | None = None
+        self.ready = threading.Event()
+        self._lock = threading.Lock()
+        self._stopped = False
+        self._waiting: threading.Thread | None = None
+
+    def start(self) -> None:
+        """Start the worker, unless :meth:`stop` came first."""
+        with self._lock:
+            if self._stopped or self.child is not None:
+                return
+            # NOTE: a plain subprocess, not multiprocessing: a spawned child would import the
+            # caller's main module, which breaks a script that materialises assets without a
+            # main guard.
+            paths = [str(Path(__file__).resolve().parents[2]), os.environ.get("PYTHONPATH", "")]
+            self.child = subprocess.Popen(
+                [sys.executable, "-m", "assets.report.worker"], stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                env=os.environ | {"PYTHONPATH": os.pathsep.join(filter(None, paths))})
+            self._waiting = threading.Thread(target=self._await_ready, args=(self.child,),
+                                             daemon=True)
+            self._waiting.start()
+
+    def _await_ready(self, child: subprocess.Popen) -> None:
+        if child.stdout.readline() == READY:
+            self.ready.set()
+
+    def stop(self) -> None:
+        """End the worker (if it runs) and keep it from starting."""
+        with self._lock:
+            self._stopped = True
+            if self.child is None:
+                return
+            if self.child.poll() is None:
+                self.child.kill()
+            self._waiting.join()
+            self.child.communicate()
 
 
 @contextmanager
-def report_process() -> Iterator[ReportProcess | None]:
-    """A Python process for :func:`render_reports`, started now so that it imports the report's
-    libraries and warms vl-convert up while the caller works (4 s on the 2-core machine); None
-    when this process has one processor. Leaving the block ends the process."""
+def report_process(delay: float = WORKER_DELAY_SECONDS) -> Iterator[ReportProcess | None]:
+    """A Python process for :func:`render_reports`, started after `delay` seconds (at once for
+    0) so that it imports the report's libraries and warms vl-convert up while the caller works;
+    None when this process has one processor. Leaving the block ends the process."""
     if available_processors() < 2:
         yield None
         return
-    # NOTE: a plain subprocess, not multiprocessing: a spawned child would import the caller's
-    # main module, which breaks a script that materialises assets without a main guard.
-    paths = [str(Path(__file__).resolve().parents[2]), os.environ.get("PYTHONPATH", "")]
-    process = ReportProcess(subprocess.Popen(
-        [sys.executable, "-m", "assets.report.worker"], stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        env=os.environ | {"PYTHONPATH": os.pathsep.join(filter(None, paths))}))
-
-    def await_ready() -> None:
-        if process.child.stdout.readline() == READY:
-            process.ready.set()
-
-    waiting = threading.Thread(target=await_ready, daemon=True)
-    waiting.start()
+    process = ReportProcess()
+    timer = threading.Timer(delay, process.start)
+    if delay > 0:
+        timer.start()
+    else:
+        process.start()
     try:
         yield process
     finally:
-        if process.child.poll() is None:
-            process.child.kill()
-        waiting.join()
-        process.child.communicate()
+        timer.cancel()
+        process.stop()
 
 
 def render_reports(
@@ -179,8 +207,8 @@ def render_reports(
     With a `process` (:func:`report_process`) that is ready, every language but the first is
     rendered there while this process renders the first: a page takes 6-7 s of one processor,
     mostly altair and vl-convert, which hold the GIL, so threads would not run them side by
-    side. A process still importing (small tables, a quick judge) is not waited for: this
-    process renders every page. The pages are the same bytes wherever they are rendered. When
+    side. A process not started or still importing (small tables, a quick judge) is not waited
+    for: this process renders every page. The pages are the same bytes wherever they are rendered. When
     the process fails (out of memory, killed), its languages are rendered here, where an error
     in the report's own code shows in full.
     """

@@ -329,7 +329,7 @@ def test_the_second_language_rendered_in_a_process_of_its_own_is_the_same_page(
     import assets.report
 
     with (patch.object(assets.report, "available_processors", lambda: 2),
-          report_process() as process):
+          report_process(delay=0) as process):
         assert process.ready.wait(timeout=120)
         rendered = render_reports(_all_tables(), context=_context(themes=(_theme(),)),
                                   process=process)
@@ -346,7 +346,7 @@ def test_a_report_process_that_died_leaves_its_languages_to_this_one() -> None:
     import assets.report
 
     with (patch.object(assets.report, "available_processors", lambda: 2),
-          report_process() as process):
+          report_process(delay=0) as process):
         assert process.ready.wait(timeout=120)
         process.child.kill()
         process.child.wait()
@@ -358,12 +358,27 @@ def test_a_report_process_still_starting_is_not_waited_for() -> None:
     import assets.report
 
     with (patch.object(assets.report, "available_processors", lambda: 2),
-          report_process() as process):
+          report_process(delay=0) as process):
         # NOTE: a process that never says it is ready: stopped before it can.
         process.child.send_signal(signal.SIGSTOP)
         rendered = _small_pages(process)
         assert process.child.returncode is None
         process.child.send_signal(signal.SIGCONT)
+    assert rendered == _small_pages()
+
+
+def test_the_report_process_starts_after_its_delay_and_not_after_the_block() -> None:
+    import assets.report
+
+    with patch.object(assets.report, "available_processors", lambda: 2):
+        with report_process(delay=0.01) as started:
+            assert started.ready.wait(timeout=120)
+        assert started.child.returncode is not None
+        with report_process(delay=3600) as never:
+            rendered = _small_pages(never)
+        assert never.child is None
+        never.start()
+        assert never.child is None
     assert rendered == _small_pages()
 
 
