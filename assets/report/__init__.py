@@ -208,9 +208,9 @@ def render_reports(
     rendered there while this process renders the first: a page takes 6-7 s of one processor,
     mostly altair and vl-convert, which hold the GIL, so threads would not run them side by
     side. A process not started or still importing (small tables, a quick judge) is not waited
-    for: this process renders every page. The pages are the same bytes wherever they are rendered. When
-    the process fails (out of memory, killed), its languages are rendered here, where an error
-    in the report's own code shows in full.
+    for: this process renders every page. The pages are the same bytes wherever they are
+    rendered. When the process fails (out of memory, killed), its languages are rendered here,
+    where an error in the report's own code shows in full.
     """
     first, rest = list(languages[:1]), list(languages[1:])
     ready = process is not None and process.ready.is_set() and bool(rest)
