@@ -204,26 +204,39 @@ def render_reports(
 ) -> dict[str, str]:
     """:func:`render_report` in each of `languages`: language → HTML page.
 
-    With a `process` (:func:`report_process`) that is ready, every language but the first is
-    rendered there while this process renders the first: a page takes 6-7 s of one processor,
-    mostly altair and vl-convert, which hold the GIL, so threads would not run them side by
-    side. A process not started or still importing (small tables, a quick judge) is not waited
-    for: this process renders every page. The pages are the same bytes wherever they are
-    rendered. When the process fails (out of memory, killed), its languages are rendered here,
-    where an error in the report's own code shows in full.
+    With a `process` (:func:`report_process`), every language but the first is rendered there
+    while this process renders the first: a page takes 6-7 s of one processor, mostly altair
+    and vl-convert, which hold the GIL, so threads would not run them side by side. The process
+    gets the work as soon as it is ready, if that is before this process has rendered the first
+    page; otherwise (small tables, a quick judge, a process not started) this process renders
+    every page. The pages are the same bytes wherever they are rendered. When the process fails
+    (out of memory, killed), its languages are rendered here, where an error in the report's
+    own code shows in full.
     """
     first, rest = list(languages[:1]), list(languages[1:])
-    ready = process is not None and process.ready.is_set() and bool(rest)
+    claim = threading.Lock()
+    handed, abandoned = threading.Event(), threading.Event()
+
+    def hand_over() -> bytes | None:
+        # NOTE: a short poll: `ready` is set by the process's reader thread, `abandoned` by this
+        # function's caller, and either ends the wait.
+        while not process.ready.wait(timeout=0.05):
+            if abandoned.is_set():
+                return None
+        with claim:
+            if abandoned.is_set():
+                return None
+            handed.set()
+        out, _ = process.child.communicate(pickle.dumps((dict(tables), context, rest)))
+        return out if process.child.returncode == 0 else None
+
     with ThreadPoolExecutor(1) as feeder:
-        # NOTE: a thread writes the tables and reads the pages, so that neither waits on a full
-        # pipe while this thread renders.
-        elsewhere = feeder.submit(process.child.communicate,
-                                  pickle.dumps((dict(tables), context, rest))) if ready else None
+        elsewhere = feeder.submit(hand_over) if process is not None and rest else None
         pages = {language: render_report(tables, context=context, language=language)
-                 for language in (first if ready else [*first, *rest])}
-        if elsewhere is not None:
-            out, _ = elsewhere.result()
-            pages |= pickle.loads(out) if process.child.returncode == 0 else {
-                language: render_report(tables, context=context, language=language)
-                for language in rest}
+                 for language in first}
+        with claim:
+            abandoned.set()
+        out = elsewhere.result() if elsewhere is not None and handed.is_set() else None
+    pages |= pickle.loads(out) if out is not None else {
+        language: render_report(tables, context=context, language=language) for language in rest}
     return {language: pages[language] for language in languages}

@@ -367,6 +367,27 @@ def test_a_report_process_still_starting_is_not_waited_for() -> None:
     assert rendered == _small_pages()
 
 
+def test_a_report_process_ready_while_the_first_page_renders_gets_the_others() -> None:
+    import assets.report
+
+    render = assets.report.render_report
+    with (patch.object(assets.report, "available_processors", lambda: 2),
+          report_process(delay=0) as process):
+        process.child.send_signal(signal.SIGSTOP)
+
+        def first_page(*args, **kwargs):
+            # NOTE: the worker resumes while this page renders, and this page is done only
+            # once the worker has rendered and answered the others.
+            process.child.send_signal(signal.SIGCONT)
+            process.child.wait(timeout=120)
+            return render(*args, **kwargs)
+
+        with patch.object(assets.report, "render_report", first_page):
+            rendered = _small_pages(process)
+        assert process.child.returncode == 0
+    assert rendered == _small_pages()
+
+
 def test_the_report_process_starts_after_its_delay_and_not_after_the_block() -> None:
     import assets.report
 
