@@ -232,10 +232,13 @@ def render_reports(
 
     with ThreadPoolExecutor(1) as feeder:
         elsewhere = feeder.submit(hand_over) if process is not None and rest else None
-        pages = {language: render_report(tables, context=context, language=language)
-                 for language in first}
-        with claim:
-            abandoned.set()
+        try:
+            pages = {language: render_report(tables, context=context, language=language)
+                     for language in first}
+        finally:
+            # NOTE: also when the first page fails: the hand-over must not wait on.
+            with claim:
+                abandoned.set()
         out = elsewhere.result() if elsewhere is not None and handed.is_set() else None
     pages |= pickle.loads(out) if out is not None else {
         language: render_report(tables, context=context, language=language) for language in rest}

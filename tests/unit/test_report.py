@@ -388,6 +388,32 @@ def test_a_report_process_ready_while_the_first_page_renders_gets_the_others() -
     assert rendered == _small_pages()
 
 
+def test_a_first_page_that_fails_raises_and_leaves_no_hand_over_waiting() -> None:
+    import threading
+
+    import assets.report
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("a bug in the report")
+
+    raised: list[BaseException] = []
+
+    def render() -> None:
+        try:
+            _small_pages(never)
+        except RuntimeError as error:
+            raised.append(error)
+
+    with (patch.object(assets.report, "available_processors", lambda: 2),
+          report_process(delay=3600) as never,
+          patch.object(assets.report, "render_report", broken)):
+        caller = threading.Thread(target=render, daemon=True)
+        caller.start()
+        caller.join(timeout=60)
+        assert not caller.is_alive()
+    assert [str(error) for error in raised] == ["a bug in the report"]
+
+
 def test_the_report_process_starts_after_its_delay_and_not_after_the_block() -> None:
     import assets.report
 
