@@ -214,19 +214,15 @@ def render_reports(
     own code shows in full.
     """
     first, rest = list(languages[:1]), list(languages[1:])
-    claim = threading.Lock()
-    handed, abandoned = threading.Event(), threading.Event()
+    abandoned = threading.Event()
 
     def hand_over() -> bytes | None:
         # NOTE: a short poll: `ready` is set by the process's reader thread, `abandoned` by this
         # function's caller, and either ends the wait.
+        # Once it hands the pages over, the caller takes them from its result.
         while not process.ready.wait(timeout=0.05):
             if abandoned.is_set():
                 return None
-        with claim:
-            if abandoned.is_set():
-                return None
-            handed.set()
         out, _ = process.child.communicate(pickle.dumps((dict(tables), context, rest)))
         return out if process.child.returncode == 0 else None
 
@@ -237,9 +233,8 @@ def render_reports(
                      for language in first}
         finally:
             # NOTE: also when the first page fails: the hand-over must not wait on.
-            with claim:
-                abandoned.set()
-        out = elsewhere.result() if elsewhere is not None and handed.is_set() else None
+            abandoned.set()
+        out = elsewhere.result() if elsewhere is not None else None
     pages |= pickle.loads(out) if out is not None else {
         language: render_report(tables, context=context, language=language) for language in rest}
     return {language: pages[language] for language in languages}
