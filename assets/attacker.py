@@ -189,7 +189,8 @@ class _System:
     coef: np.ndarray
     low: np.ndarray
     high: np.ndarray
-    source: list[str]  # per relation
+    source: np.ndarray  # per relation: its declaration's place in `names`
+    names: list[str]  # the declarations that give relations
     lower_bound: np.ndarray  # per variable (the implication persons ≥ 1 when queries ≥ 1)
     positive_pairs: list[tuple[np.ndarray, np.ndarray]] = field(default_factory=list)
     inexact: dict[str, int] = field(default_factory=dict)
@@ -242,7 +243,8 @@ class _Builder:
         self.rels: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []  # (rel local, var, coef)
         self.low: list[np.ndarray] = []
         self.high: list[np.ndarray] = []
-        self.source: list[str] = []
+        self.source: list[np.ndarray] = []
+        self.names: dict[str, int] = {}
         self.twins: list[tuple[np.ndarray, np.ndarray]] = []
         self.positive_pairs: list[tuple[np.ndarray, np.ndarray]] = []
         self.inexact: dict[str, int] = {}
@@ -262,7 +264,7 @@ class _Builder:
         self.rels.append((rel + self.n_rel, var, coef))
         self.low.append(np.asarray(low, dtype=float))
         self.high.append(np.asarray(high, dtype=float))
-        self.source += [name] * len(low)
+        self.source.append(np.full(len(low), self.names.setdefault(name, len(self.names))))
         self.n_rel += len(low)
 
     def build(self) -> _System:
@@ -290,9 +292,10 @@ class _Builder:
         else:
             twin = np.full(len(self.value), np.nan)
         cells = self.cells.with_columns(public_twin=pl.Series(twin))
+        source = np.concatenate(self.source) if self.source else np.zeros(0, dtype=np.int64)
         return _System(cells, self.tables, rel.astype(np.int64), var.astype(np.int64), coef.astype(float),
-                       low, high, self.source, self.lower_bound, self.positive_pairs,
-                       self.inexact)
+                       low, high, source, list(self.names), self.lower_bound,
+                       self.positive_pairs, self.inexact)
 
 
 def _group_ids(frame: pl.DataFrame, columns: Sequence[str]) -> np.ndarray:
@@ -728,13 +731,13 @@ def _validate_against_truth(system: _System, truth: np.ndarray, n_structural: in
     bad = ~unknown & ((value < system.low - 1e-7 * scale) | (value > system.high + 1e-7 * scale))
     structural_bad = bad[:n_structural]
     if structural_bad.any():
-        names = sorted({system.source[i] for i in np.flatnonzero(structural_bad)})
+        names = sorted({system.names[i] for i in system.source[:n_structural][structural_bad]})
         raise ValueError(f"{int(structural_bad.sum())} relations do not hold for the true counts "
                          f"(a declaration is wrong): {names[:5]}")
     if not bad.any():
         return system
-    for i in np.flatnonzero(bad):
-        system.inexact[system.source[i]] = system.inexact.get(system.source[i], 0) + 1
+    for i, n in zip(*np.unique(system.source[bad], return_counts=True), strict=True):
+        system.inexact[system.names[i]] = system.inexact.get(system.names[i], 0) + int(n)
     keep_rel = ~bad
     keep_term = keep_rel[system.rel]
     renumber = np.cumsum(keep_rel) - 1
@@ -743,7 +746,7 @@ def _validate_against_truth(system: _System, truth: np.ndarray, n_structural: in
     system.coef = system.coef[keep_term]
     system.low = system.low[keep_rel]
     system.high = system.high[keep_rel]
-    system.source = [s for s, k in zip(system.source, keep_rel, strict=True) if k]
+    system.source = system.source[keep_rel]
     return system
 
 
@@ -883,11 +886,15 @@ def attack(tables: Mapping[str, pl.DataFrame], declarations: Declarations, rules
     inconsistent = 0
     term_order = np.argsort(rel_position[rel], kind="stable")
     sorted_rel = rel_position[rel][term_order]
-    starts = np.searchsorted(sorted_rel, np.arange(n_r + 1))
     comp_of_var = np.full(len(value), -1)
     comp_of_var[lp_ids] = var_comp
-    comp_vars = _members(var_comp, n_comp)
-    comp_rels = _members(rel_comp, n_comp)
+    comp_vars = _Members(var_comp, n_comp)
+    comp_rels = _Members(rel_comp, n_comp)
+    # NOTE: a component's terms in relation order, and each term's relation and unknown
+    # numbered within its component, for all components at once.
+    comp_terms = _Members(rel_comp[sorted_rel], n_comp)
+    term_rows = comp_rels.rank[sorted_rel]
+    term_cols = comp_vars.rank[position[var[term_order]]]
     has_protected = np.zeros(n_comp, dtype=bool)
     np.logical_or.at(has_protected, var_comp, protected[lp_ids])
     # Unknowns in no relation: only their bounds confine them.
@@ -898,32 +905,31 @@ def attack(tables: Mapping[str, pl.DataFrame], declarations: Declarations, rules
     # every count published now was published then with the same value (a count hidden since
     # becomes an unknown that may keep its value, and the estimates hidden with it only drop
     # relations): its values certify counts again for free. Otherwise they are forgotten.
-    identity = cells.select("table", "row", "column").rows()
-    published_now = {identity[v]: value[v] for v in np.flatnonzero(~hidden)}
+    identity = cells.select("table", "row", "column")
     before = cache.get(_PUBLISHED)
-    if before is None or before[1] != identity or any(
-            before[0].get(k) != v for k, v in published_now.items()):
-        cache[_WITNESSES], cache[_SETTLED] = {}, set()
-    cache[_PUBLISHED] = (published_now, identity)
-    witnesses = cache.setdefault(_WITNESSES, {})
-    settled = cache.setdefault(_SETTLED, set())
+    if before is None or not before[1].equals(identity) or not np.array_equal(
+            before[0][~hidden], value[~hidden]):
+        cache[_WITNESSES] = np.full((len(value), 2), np.nan)
+        cache[_SETTLED] = np.zeros(len(value), dtype=bool)
+    cache[_PUBLISHED] = (value, identity)
+    witnesses, settled = cache[_WITNESSES], cache[_SETTLED]
+    # NOTE: a partner outside the component's protected counts has no interval of its own
+    # here: the raise is then assumed (_RAISED).
+    partner_local = np.full(len(value), _UNRAISED)
+    paired = np.flatnonzero(partner_of >= 0)
+    partners = partner_of[paired]
+    partner_local[paired] = np.where(
+        protected[partners] & (comp_of_var[partners] == comp_of_var[paired]),
+        comp_vars.rank[position[partners]], _RAISED)
     reused = 0
     components, todo = [], {}
     for component in np.flatnonzero(has_protected):
         vars_ = lp_ids[comp_vars[component]]
         rels = comp_rels[component]
-        terms = np.concatenate([term_order[starts[r]:starts[r + 1]] for r in rels]) if len(
-            rels) else np.zeros(0, dtype=np.int64)
-        local = {v: i for i, v in enumerate(vars_)}
-        # NOTE: a partner outside the component's protected counts has no interval of its own
-        # here: the raise is then assumed (_RAISED).
-        partner = np.fromiter(
-            (_UNRAISED if p < 0 else local[p] if protected[p] else _RAISED
-             for p in partner_of[vars_]), dtype=np.int64, count=len(vars_))
-        row_of = {r: i for i, r in enumerate(rels)}
-        rows_ = np.fromiter((row_of[rel_position[r]] for r in rel[terms]), dtype=np.int64,
-                            count=len(terms))
-        cols_ = np.fromiter((local[v] for v in var[terms]), dtype=np.int64, count=len(terms))
+        in_component = comp_terms[component]
+        terms = term_order[in_component]
+        rows_, cols_ = term_rows[in_component], term_cols[in_component]
+        partner = partner_local[vars_]
         # NOTE: by content, not relation numbers: hiding a row elsewhere renumbers relations.
         key = _signature(vars_, rows_, cols_, coef[terms], low[rel_ids[rels]],
                          high[rel_ids[rels]], lower[vars_], upper[vars_], protected[vars_],
@@ -934,30 +940,26 @@ def attack(tables: Mapping[str, pl.DataFrame], declarations: Declarations, rules
         else:
             matrix = sparse.csr_matrix((coef[terms], (rows_, cols_)),
                                        shape=(len(rels), len(vars_)))
-            prior = np.array([witnesses.get(identity[v], (np.nan, np.nan)) for v in vars_],
-                             dtype=float).reshape(-1, 2)
             todo[key] = (
                 matrix, low[rel_ids[rels]], high[rel_ids[rels]], lower[vars_], upper[vars_],
                 protected[vars_], partner, rules.threshold,
-                true[vars_] if truth is not None else None, prior,
-                np.fromiter((identity[v] in settled for v in vars_), dtype=bool,
-                            count=len(vars_)))
+                true[vars_] if truth is not None else None, witnesses[vars_], settled[vars_])
     for key, outcome in _solve_components(todo).items():
         cache[key] = outcome
         lp_count += outcome.programmes
     for vars_, rels, key in components:
         outcome = cache[key]
-        if outcome.low is not None:
-            for i in np.flatnonzero(~np.isnan(outcome.low)):
-                witnesses[identity[vars_[i]]] = (outcome.low[i], outcome.high[i])
         if outcome.low is None:
             inconsistent += 1
             continue
-        for i in np.flatnonzero(~np.isnan(outcome.low)):
-            v = vars_[i]
-            result_low[v], result_high[v], exact[v] = outcome.low[i], outcome.high[i], outcome.exact[i]
-            if outcome.binding.get(i) is not None:
-                binding[v] = set(rel_ids[rels[outcome.binding[i]]].tolist())
+        found = ~np.isnan(outcome.low)
+        witnesses[vars_[found]] = np.column_stack([outcome.low[found], outcome.high[found]])
+        v = vars_[found]
+        result_low[v], result_high[v], exact[v] = (
+            outcome.low[found], outcome.high[found], outcome.exact[found])
+        for i, relations in outcome.binding.items():
+            if relations is not None and found[i]:
+                binding[vars_[i]] = set(rel_ids[rels[relations]].tolist())
     solved = time.perf_counter()
     lo = np.where(np.isnan(result_low), np.nan, np.ceil(np.nan_to_num(result_low) - _TOLERANCE))
     hi = np.where(np.isnan(result_high), np.nan,
@@ -986,15 +988,14 @@ def attack(tables: Mapping[str, pl.DataFrame], declarations: Declarations, rules
     # NOTE: an exact interval found not pinned stays not pinned while the feasible set only
     # grows (the same condition under which witnesses are kept): later calls skip its two
     # programmes. The interval itself is kept among the witnesses (its ends are optima).
-    settled.update(identity[v] for v in report.filter(
-        pl.col("exact") & ~pl.col("pinned")).get_column("_i").to_list())
+    settled[report.filter(pl.col("exact") & ~pl.col("pinned")).get_column("_i").to_numpy()] = True
     table_of = cells.get_column("table").to_list()
     row_of_var = cells.get_column("row").to_numpy()
     published_terms = ~lp_var[system.var]
     binding_rows: dict[int, list[tuple[str, int]]] = {}
     pinned_ids = report.filter("pinned").get_column("_i").to_list()
     if pinned_ids:
-        rel_terms = _members(system.rel, len(system.low))
+        rel_terms = _Members(system.rel, len(system.low))
         for v in pinned_ids:
             rels_ = sorted(binding.get(v, ()))
             if not rels_:
@@ -1011,8 +1012,7 @@ def attack(tables: Mapping[str, pl.DataFrame], declarations: Declarations, rules
         "protected_counts": int(protected.sum()),
         "relations": int(len(system.low)),
         "components": int(has_protected.sum()),
-        "largest_component": int(max((len(comp_vars[c]) for c in np.flatnonzero(has_protected)),
-                                     default=0)),
+        "largest_component": int(comp_vars.sizes[has_protected].max(initial=0)),
         "linear_programmes": lp_count,
         "components_reused": reused,
         "inconsistent_components": inconsistent,
@@ -1039,14 +1039,14 @@ def _signature(*arrays) -> bytes:
 
 
 _WITNESSES = "witnesses"
-"""The key in an `attack` cache under which values of earlier feasible points are kept, per
-(table, row, column)."""
+"""The key in an `attack` cache under which values of earlier feasible points are kept: per
+cell, the lowest and highest value seen (NaN: none)."""
 _SETTLED = "settled"
-"""The key in an `attack` cache of the (table, row, column) of counts whose exact interval was
-found not pinned while the witnesses were kept."""
+"""The key in an `attack` cache of the cells (Boolean per cell) whose exact interval was found
+not pinned while the witnesses were kept."""
 _PUBLISHED = "published"
-"""The key in an `attack` cache of the last call's published counts by (table, row, column)
-and its cells."""
+"""The key in an `attack` cache of the last call's values (NaN: hidden) and its cells (table,
+row, column)."""
 
 
 @dataclass
@@ -1320,10 +1320,19 @@ _WITNESS_YIELD = 0.02
 over a whole component costs about as much as 10 to 25 programmes for one count each."""
 
 
-def _members(labels: np.ndarray, n: int) -> list[np.ndarray]:
-    order = np.argsort(labels, kind="stable")
-    bounds = np.searchsorted(labels[order], np.arange(n + 1))
-    return [order[bounds[i]:bounds[i + 1]] for i in range(n)]
+class _Members:
+    """Positions grouped by label 0..n−1: ``members[i]`` are the positions labelled i, in
+    ascending order; ``rank[p]`` is position p's place among them, ``sizes[i]`` their number."""
+
+    def __init__(self, labels: np.ndarray, n: int):
+        self.order = np.argsort(labels, kind="stable")
+        self.bounds = np.searchsorted(labels[self.order], np.arange(n + 1))
+        self.sizes = np.diff(self.bounds)
+        self.rank = np.empty(len(labels), dtype=np.int64)
+        self.rank[self.order] = np.arange(len(labels)) - np.repeat(self.bounds[:-1], self.sizes)
+
+    def __getitem__(self, i: int) -> np.ndarray:
+        return self.order[self.bounds[i]:self.bounds[i + 1]]
 
 
 @dataclass

@@ -51,6 +51,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
+import functools
 
 import numpy as np
 import polars as pl
@@ -367,7 +368,10 @@ class _Structure:
     linked: tuple[tuple[int, ...], ...]
 
 
-def _build_structure(keys: Sequence[tuple], spec: DisclosureSpec) -> _Structure:
+# NOTE: cached because the judge's search (assets/release.py) controls the same tables once a
+# round and the publication check judges them again: a structure is a function of the keys.
+@functools.lru_cache(maxsize=32)
+def _build_structure(keys: tuple[tuple, ...], spec: DisclosureSpec) -> _Structure:
     groups: list[_Group] = []
     for m_index, margin in enumerate(spec.margins):
         d = spec.key_columns.index(margin.dimension)
@@ -604,7 +608,7 @@ def apply_disclosure_control(
         if REASON_COLUMN in ordered.columns
         else [None] * ordered.height
     )
-    keys = ordered.select(spec.key_columns).rows()
+    keys = tuple(ordered.select(spec.key_columns).rows())
     size_column = _size_column(spec)
     sizes = ordered.get_column(size_column).to_list() if size_column else [None] * ordered.height
     suppressed = _suppress_secondary(primary, _build_structure(keys, spec), sizes)
@@ -696,7 +700,7 @@ def check_disclosure(
 
     if duplicated:
         return violations
-    keys = frame.select(spec.key_columns).rows()
+    keys = tuple(frame.select(spec.key_columns).rows())
     suppressed = frame.get_column(SUPPRESSED_COLUMN).fill_null(False).to_list()
     structure = _build_structure(keys, spec)
     for m_index, margin in enumerate(spec.margins):
