@@ -728,3 +728,17 @@ def test_rounding_each_distinct_value_once_is_rounding_each_value(values, digits
     # NOTE: compared by their bits, so that −0.0 against 0.0 and NaN against NaN count.
     assert [None if v is None else np.float64(v).tobytes() for v in rounded] == \
         [None if v is None else np.float64(v).tobytes() for v in expected]
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.integers(min_value=0, max_value=5), max_size=40))
+def test_members_group_positions_by_label_and_rank_them(labels) -> None:
+    from assets.attacker import _Members
+
+    labels = np.array(labels, dtype=np.int64)
+    members = _Members(labels, 6)
+    for label in range(6):
+        positions = np.flatnonzero(labels == label)
+        assert members[label].tolist() == positions.tolist()
+        assert members.sizes[label] == len(positions)
+        assert members.rank[positions].tolist() == list(range(len(positions)))
