@@ -133,23 +133,34 @@ def _linked(queries: pl.DataFrame | pl.LazyFrame) -> pl.LazyFrame:
     )
 
 
-PERSON_BUCKETS = 8
-"""Buckets of persons (``person_key % PERSON_BUCKETS``) counted one at a time. Counts per person
-and ProCo windows never cross persons, so the buckets are independent and each pass holds about
-an eighth of the rows."""
+PERSON_BUCKET_ROWS = 10_000_000
+"""Query rows per bucket of persons (``person_key % buckets``, counted one at a time; see
+:func:`count_person_buckets`). Counts per person and ProCo windows never cross persons, so the
+buckets are independent and the output is the same for any number of them. At 50M person
+queries (about 83M query rows) nine buckets keep the repeat checks under 1.0 GB and the ProCo
+counts under 1.5 GB (measured with eight); below 10M rows one pass suffices (at 5M person
+queries, 8.3M rows, 9.9 → 7.2 s for the same output: each pass scans every month)."""
+
+
+def count_person_buckets(queries: pl.DataFrame | pl.LazyFrame) -> int:
+    """Buckets of persons for about `PERSON_BUCKET_ROWS` query rows each (at least one)."""
+    rows = queries.lazy().select(pl.len()).collect().item()
+    return max(1, -(-rows // PERSON_BUCKET_ROWS))
 
 
 def count_persons_by_query_count(
-    queries: pl.DataFrame | pl.LazyFrame, *, buckets: int = PERSON_BUCKETS, all_teams: str = "ALL"
+    queries: pl.DataFrame | pl.LazyFrame, *, buckets: int | None = None, all_teams: str = "ALL"
 ) -> pl.DataFrame:
     """Return one row per query_type × team_code (each team and ``ALL``) × origin × query_count:
     ``person_count``, the persons with exactly that many linked queries in the group.
 
     Over linked queries (``is_linked``, known origin and person_key), one bucket of persons at a
-    time. A person counts in each team with their queries there, and once in ``ALL``.
+    time (`buckets`; None: :func:`count_person_buckets`). A person counts in each team with their
+    queries there, and once in ``ALL``.
     """
     # NOTE: one pass grouping 70M linked queries by person peaked at 6.5 GB at 50M person
     # queries; a bucket at a time reduced to a histogram at once, 1.0 GB (docs/performance.md).
+    buckets = count_person_buckets(queries) if buckets is None else buckets
     linked = _linked(queries).select(*_KEYS, "person_key")
     histograms = []
     for bucket in range(buckets):
@@ -180,7 +191,7 @@ def compute_repeat_checks(
     queries: pl.DataFrame | pl.LazyFrame,
     *,
     reference: str = "NL",
-    buckets: int = PERSON_BUCKETS,
+    buckets: int | None = None,
     origin_order: Sequence[str] = (),
     all_teams: str = "ALL",
 ) -> pl.DataFrame:
@@ -206,8 +217,9 @@ def compute_repeat_checks(
         ``origin``.
     reference : str, default "NL"
         Reference origin of ``queries_per_person_ratio``.
-    buckets : int
-        Buckets of persons counted one at a time (:func:`count_persons_by_query_count`).
+    buckets : int or None
+        Buckets of persons counted one at a time (:func:`count_persons_by_query_count`; None:
+        :func:`count_person_buckets`).
     origin_order, all_teams
         Order of the origins and ``team_code`` of the whole-area rows
         (:func:`assets.stats.outcome.sort_output_rows`).
@@ -285,15 +297,17 @@ def add_proco_count(queries: pl.DataFrame | pl.LazyFrame) -> pl.DataFrame | pl.L
 
 
 def count_proco_histogram(
-    queries: pl.DataFrame | pl.LazyFrame, *, buckets: int = PERSON_BUCKETS
+    queries: pl.DataFrame | pl.LazyFrame, *, buckets: int | None = None
 ) -> pl.DataFrame:
     """Return one row per query_type × team_code × origin × proco_count: ``query_count``.
 
     Over linked queries (``is_linked``, a known origin and ``person_key``) whose ProCo count
-    (:func:`add_proco_count`) is known, computed one bucket of persons at a time.
+    (:func:`add_proco_count`) is known, computed one bucket of persons at a time (`buckets`;
+    None: :func:`count_person_buckets`).
     """
     # NOTE: every query of a person counts towards a later query's ProCo count, linked or not,
     # so the linked filter comes after the count.
+    buckets = count_person_buckets(queries) if buckets is None else buckets
     base = queries.lazy().filter(pl.col("person_key").is_not_null()).select(
         *_KEYS, "person_key", "queried_at", "is_linked")
     # NOTE: one pass over 72M linked queries with the window and two quantiles peaked at
@@ -329,7 +343,7 @@ def _quantile_from_histogram(q: float) -> pl.Expr:
 def summarise_proco_counts(
     queries: pl.DataFrame | pl.LazyFrame,
     *,
-    buckets: int = PERSON_BUCKETS,
+    buckets: int | None = None,
     origin_order: Sequence[str] = (),
     all_teams: str = "ALL",
 ) -> pl.DataFrame:

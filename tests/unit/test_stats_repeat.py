@@ -18,6 +18,7 @@ from assets.stats.repeat import (
     REPEAT_SCHEMA,
     add_proco_count,
     compute_repeat_checks,
+    count_person_buckets,
     count_persons_by_query_count,
     count_proco_histogram,
     gini,
@@ -351,3 +352,14 @@ def test_proco_summary_from_the_histogram_equals_the_row_by_row_summary(
     histogram = count_proco_histogram(queries, buckets=buckets)
     assert histogram["query_count"].sum() == expected.filter(
         pl.col("team_code") != "ALL")["proco_query_count"].sum()
+
+
+def test_buckets_follow_the_rows_and_leave_the_output_as_it_is(monkeypatch) -> None:
+    import assets.stats.repeat as repeat
+
+    queries = _query_frame([("person", "T1", p % 7, "NL" if p % 3 else "MA", p) for p in range(25)])
+    assert count_person_buckets(queries) == 1
+    monkeypatch.setattr(repeat, "PERSON_BUCKET_ROWS", 10)
+    assert count_person_buckets(queries) == 3
+    assert compute_repeat_checks(queries).equals(compute_repeat_checks(queries, buckets=1))
+    assert summarise_proco_counts(queries).equals(summarise_proco_counts(queries, buckets=1))
