@@ -33,7 +33,10 @@ from collections.abc import Sequence
 
 import numpy as np
 import polars as pl
-import statsmodels.api as sm
+# NOTE: the modules themselves, not statsmodels.api, which imports every model and dataset
+# (about 1 s more in each process that imports the statistics).
+from statsmodels.genmod import families
+from statsmodels.genmod.generalized_linear_model import GLM
 from statsmodels.tools.sm_exceptions import (
     ConvergenceWarning,
     PerfectSeparationError,
@@ -243,10 +246,10 @@ def fit_veil_of_darkness(
         warnings.simplefilter("ignore", PerfectSeparationWarning)
         warnings.simplefilter("error", ConvergenceWarning)
         try:
-            result = sm.GLM(
+            result = GLM(
                 np.column_stack([successes, trials - successes]),
                 design,
-                family=sm.families.Binomial(),
+                family=families.Binomial(),
             ).fit()
         except (ConvergenceWarning, PerfectSeparationError, np.linalg.LinAlgError) as error:
             raise VeilOfDarknessError(

@@ -23,9 +23,10 @@ from typing import Literal
 
 import numpy as np
 import polars as pl
-import statsmodels.api as sm
 from scipy import stats
 from statsmodels.discrete.discrete_model import NegativeBinomial
+from statsmodels.genmod import families
+from statsmodels.genmod.generalized_linear_model import GLM
 from statsmodels.tools.sm_exceptions import ConvergenceWarning
 
 Family = Literal["poisson", "quasipoisson", "negbin"]
@@ -229,7 +230,7 @@ def fit_count_model(
 
     alpha: float | None = None
     if family in ("poisson", "quasipoisson"):
-        model = sm.GLM(y, design, family=sm.families.Poisson(), offset=offset)
+        model = GLM(y, design, family=families.Poisson(), offset=offset)
         fitted = model.fit(scale="X2" if family == "quasipoisson" else None)
         params, bse, pvalues = fitted.params, fitted.bse, fitted.pvalues
         deviance = float(fitted.deviance)
@@ -251,10 +252,10 @@ def fit_count_model(
         alpha = float(fitted.params[-1])
         mu = np.exp(design @ params + offset)
         variance = mu + alpha * mu**2
-        nb_family = sm.families.NegativeBinomial(alpha=alpha)
+        nb_family = families.NegativeBinomial(alpha=alpha)
         deviance = float(nb_family.deviance(y, mu))
         # NOTE: as R's glm.nb: the null model (intercept + offset) at the final α.
-        null_fit = sm.GLM(y, np.ones((n_obs, 1)), family=nb_family, offset=offset).fit()
+        null_fit = GLM(y, np.ones((n_obs, 1)), family=nb_family, offset=offset).fit()
         null_deviance = float(null_fit.deviance)
         log_likelihood = float(fitted.llf)
 
