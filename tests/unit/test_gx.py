@@ -288,6 +288,48 @@ def test_duckdb_shims_are_still_needed(monkeypatch: pytest.MonkeyPatch) -> None:
     assert regex.success and not regex.is_broken
 
 
+def test_the_configuration_shim_changes_no_outcome(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Failed, broken and met expectations, with and without the configuration kept.
+    import contextlib
+
+    bad = _core_person_queries().with_columns(
+        team_code=pl.when(pl.int_range(pl.len()) < 3).then(pl.lit("BADTEAM4242"))
+        .otherwise("team_code"))
+    crashing = {"name": "core_team_areas", "expectations": [
+        {"type": "expect_column_values_to_be_between",
+         "kwargs": {"column": "wijk_code", "min_value": 1, "max_value": 5}},
+        {"type": "expect_column_values_to_be_unique", "kwargs": {"column": "team_code"}},
+    ]}
+
+    def outcomes():
+        return (validate_with_suite(bad, EXPECTATIONS_DIR / "core_person_queries.json", PARAMETERS),
+                validate_with_suite(_team_areas(), EXPECTATIONS_DIR / "core_team_areas.json", {}),
+                _validate_json(crashing, _team_areas()))
+
+    kept = outcomes()
+    monkeypatch.setattr("pipelines.gx._configurations_kept", contextlib.nullcontext)
+    assert outcomes() == kept
+    assert not kept[0].success and kept[1].success and kept[2].broken
+
+
+def test_the_configuration_shim_is_still_needed() -> None:
+    # GX 1.24.1 builds a new configuration on every read. When a GX upgrade makes this test
+    # fail, remove the shim (pipelines.gx.install_configuration_shim) rather than keep it.
+    from great_expectations.expectations.expectation import Expectation
+    from great_expectations.expectations.core import ExpectColumnValuesToNotBeNull
+
+    from pipelines.gx import _configurations_kept, install_configuration_shim
+
+    install_configuration_shim()
+    expectation = ExpectColumnValuesToNotBeNull(column="team_code")
+    original = Expectation.configuration.fget.__wrapped__
+    assert original.fget(expectation) is not original.fget(expectation)
+    assert expectation.configuration is not expectation.configuration
+    with _configurations_kept():
+        assert expectation.configuration is expectation.configuration
+        assert expectation.configuration == original.fget(expectation)
+
+
 def test_a_broken_expectation_does_not_break_the_next_ones() -> None:
     # One DuckDB transaction per validation would let the first failing query abort the rest.
     suite = {"name": "core_team_areas", "expectations": [
