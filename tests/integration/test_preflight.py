@@ -183,3 +183,19 @@ def test_the_themes_file_itself(small_landing, tmp_path):
     report = check_landing_zone(small_landing, themes)
     [finding] = findings(report, "blocking")
     assert finding.file == str(themes) and finding.message.startswith("theme #1: field 'name'")
+
+
+def test_findings_of_several_files_come_in_file_order(small_landing, tmp_path):
+    # The files are judged side by side; the report lists them as if one at a time.
+    landing = corpus.copy_landing(small_landing, tmp_path / "landing")
+    corpus.add_extra_column(landing, "plate", "2025-02")
+    corpus.hit_as_yes_no(landing, "plate", "2025-01")
+    corpus.drop_column("team_code")(landing, "person", "2025-02")
+    corpus.add_extra_column(landing, "person", "2025-01")
+    report = check_landing_zone(landing, SAMPLE_THEMES_PATH)
+    assert [(f.severity, f.file) for f in report.findings if f.file.startswith("meos/")] == [
+        ("warning", "meos/person_queries/2025-01.parquet"),
+        ("blocking", "meos/plate_queries/2025-01.parquet"),
+        ("blocking", "meos/person_queries/2025-02.parquet"),
+        ("warning", "meos/plate_queries/2025-02.parquet"),
+    ]
