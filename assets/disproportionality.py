@@ -293,8 +293,19 @@ def compute_team_disproportionality(
         units = count_person_units(queries, population, months=months, settings=settings,
                                    period_kinds=period_kinds)
     cells = ["period", "query_type", "benchmark", "team_code"]
+    # NOTE: a period with the months of an earlier one (the calendar year of a one-year run
+    # and its whole range) has the same cells, population year and so the same numbers: it is
+    # computed once and its rows copied under its own label before the q-values, which still
+    # count both (at 5M queries and on the sample one period of six less).
+    first_label = {}
+    for period in units.periods:
+        first_label.setdefault(period.months, period.label)
+    computed = [p for p in units.periods if first_label[p.months] == p.label]
+    copies = {p.label: first_label[p.months] for p in units.periods
+              if first_label[p.months] != p.label}
     per_period = [_period_cells(units, period, counts, population, settings)
-                  for period, counts in zip(units.periods, _count_periods(units), strict=True)]
+                  for period, counts in zip(computed, _count_periods(units, computed),
+                                            strict=True)]
     grid = pl.concat([g for g, _, _ in per_period]).sort(*cells, "origin", *STRATA)
     cross = pl.concat([c for _, c, _ in per_period]) if units.cross is not None else None
     persons = pl.concat([p for _, _, p in per_period])
@@ -328,7 +339,13 @@ def compute_team_disproportionality(
         .join(people, on=keys, how="left")
         .join(shrunk, on=keys, how="left")
         .join(persons, on=keys, how="left")
-        .join(units.unlinked_by_period(), on=["period", "query_type", "team_code"], how="left")
+    )
+    table = pl.concat([table, *(
+        table.filter(pl.col("period") == source).with_columns(period=pl.lit(label))
+        for label, source in copies.items())])
+    table = (
+        table.join(units.unlinked_by_period(), on=["period", "query_type", "team_code"],
+                   how="left")
         .join(spans, on="period")
         .with_columns(
             pl.col("person_count").fill_null(0),
@@ -451,12 +468,13 @@ def count_person_units(
     return PersonUnits(periods, unit_of, scoped, unlinked, cross)
 
 
-def _count_periods(units: PersonUnits) -> list[tuple[pl.DataFrame, pl.DataFrame]]:
-    """Per period of `units`: the linked queries and distinct persons per query_type × scope ×
-    team_code × origin × stratum, and the distinct persons per query_type × scope × team_code ×
-    origin."""
+def _count_periods(units: PersonUnits, periods: list[Period]
+                   ) -> list[tuple[pl.DataFrame, pl.DataFrame]]:
+    """Per period of `periods` (periods of `units`): the linked queries and distinct persons per
+    query_type × scope × team_code × origin × stratum, and the distinct persons per query_type ×
+    scope × team_code × origin."""
     plans = []
-    for period in units.periods:
+    for period in periods:
         scoped = units.scoped.lazy().filter(pl.col("unit").is_in(units.units(period)))
         plans += [
             scoped.group_by("query_type", "scope", "team_code", "origin", *STRATA).agg(
