@@ -29,8 +29,8 @@ run: setup
 	.venv/bin/stopcheck run
 
 # NOTE: two pytest-xdist workers, each test file on one worker (its module fixtures built once):
-# many tests wait on single-threaded Dagster, GX and process start-up, so two at a time take
-# 953 s where one at a time took 1,516 s on the 2-core machine (CI's limit is 20 minutes).
+# many tests wait on single-threaded Dagster, GX and process start-up, so on the 2-core machine
+# two at a time take 683 s where one at a time took 1,139 s (CI's limit is 20 minutes).
 test: setup
 	.venv/bin/python -m pytest -n 2 --dist loadfile
 
