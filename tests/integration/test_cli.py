@@ -4,6 +4,7 @@ telemetry banner."""
 
 from __future__ import annotations
 
+import gc
 import os
 import subprocess
 import sys
@@ -41,6 +42,17 @@ def test_check_exits_0_on_the_sample_and_1_on_a_blocking_finding(small_landing, 
     out = capsys.readouterr().out
     assert "blocking meos/person_queries/2025-01.parquet" in out
     assert out.endswith("a run would stop: fix the blocking findings first\n")
+
+
+def test_a_command_freezes_what_it_leaves_only_as_the_process_exits(small_landing, env,
+                                                                    monkeypatch):
+    registered = []
+    monkeypatch.setattr("atexit.register", registered.append)
+    env(small_landing)
+    frozen_before = gc.get_freeze_count()
+    assert main(["check"]) == 0
+    assert gc.get_freeze_count() == frozen_before  # a second call in this process still collects
+    assert registered == [gc.freeze]
 
 
 def test_run_stops_before_it_starts_on_a_blocking_finding(small_landing, tmp_path, env, capsys):
