@@ -293,10 +293,10 @@ def compute_team_disproportionality(
         units = count_person_units(queries, population, months=months, settings=settings,
                                    period_kinds=period_kinds)
     cells = ["period", "query_type", "benchmark", "team_code"]
-    # NOTE: a period with the months of an earlier one (the calendar year of a one-year run
-    # and its whole range) has the same cells, population year and so the same numbers: it is
-    # computed once and its rows copied under its own label before the q-values, which still
-    # count both (at 5M queries and on the sample one period of six less).
+    # NOTE: a period with the months of an earlier one (the whole range of a one-year run, after
+    # its calendar year) has the same cells, population year and so the same numbers: the
+    # earlier one's rows are copied under its label before the q-values, which still count
+    # both (at 5M queries and on the sample one period of six less).
     first_label = {}
     for period in units.periods:
         first_label.setdefault(period.months, period.label)
