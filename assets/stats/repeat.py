@@ -133,13 +133,14 @@ def _linked(queries: pl.DataFrame | pl.LazyFrame) -> pl.LazyFrame:
     )
 
 
-PERSON_BUCKET_ROWS = 10_000_000
+PERSON_BUCKET_ROWS = 20_000_000
 """Query rows per bucket of persons (``person_key % buckets``, counted one at a time; see
 :func:`count_person_buckets`). Counts per person and ProCo windows never cross persons, so the
-buckets are independent and the output is the same for any number of them. At 50M person
-queries (about 83M query rows) nine buckets keep the repeat checks under 1.0 GB and the ProCo
-counts under 1.5 GB (measured with eight); below 10M rows one pass suffices (at 5M person
-queries, 8.3M rows, 9.9 → 7.2 s for the same output: each pass scans every month)."""
+buckets are independent and the output is the same for any number of them. Each bucket scans
+every month: at 50M person queries (about 83M query rows) five buckets take 54.5 s and peak at
+1.97 GB for the repeat checks and ProCo counts together, nine 65.4 s and 1.34 GB (the same
+tables); below 20M rows one pass suffices (at 5M person queries, 8.3M rows, 9.9 → 7.2 s
+against eight buckets)."""
 
 
 def count_person_buckets(queries: pl.DataFrame | pl.LazyFrame) -> int:
