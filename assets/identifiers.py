@@ -35,6 +35,7 @@ Pure and Dagster-free; nothing here prints, logs or keeps a value.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 import functools
 import re
@@ -45,6 +46,7 @@ from typing import Literal
 import polars as pl
 
 from assets.schema import PSEUDONYM_PATTERN
+from assets.stats.processors import available_processors
 
 IdentifierKind = Literal["bsn", "licence_plate", "email"]
 KINDS: tuple[IdentifierKind, ...] = ("bsn", "licence_plate", "email")
@@ -593,11 +595,20 @@ def scan_for_identifiers(
     names = list(frame.collect_schema().names())
     findings = _header_findings(names)
     named_by_position = {f.column for f in findings}
-    for position, name in enumerate(names):
-        column = f"#{position}" if f"#{position}" in named_by_position else name
+
+    def count(name: str) -> dict[IdentifierKind, int]:
         series = (frame.select(name).collect().to_series() if isinstance(frame, pl.LazyFrame)
                   else frame.get_column(name))
-        counts = _count_column(series, _column_role(name, series, roles.get(name, "text")))
+        return _count_column(series, _column_role(name, series, roles.get(name, "text")))
+
+    # NOTE: the columns side by side in threads (polars releases the GIL while it scans): a
+    # column's scan is a few sequential regex passes, so one column at a time used one processor
+    # (a 4.2M-row month at 50M queries a year: 1.46 s). The counts are per column, gathered in
+    # column order, so the findings do not depend on which thread scanned what.
+    with ThreadPoolExecutor(min(available_processors(), max(1, len(names)))) as pool:
+        column_counts = list(pool.map(count, names))
+    for position, (name, counts) in enumerate(zip(names, column_counts, strict=True)):
+        column = f"#{position}" if f"#{position}" in named_by_position else name
         findings += [IdentifierFinding(column, kind, counts[kind])
                      for kind in KINDS if counts.get(kind, 0) > 0]
     order = {name: i for i, name in enumerate(names)}
