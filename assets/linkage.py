@@ -142,6 +142,11 @@ def link_queries(valid: pl.DataFrame, persons: pl.DataFrame, *, query_type: str,
             else pl.lit(None, pl.UInt64),
         )
         .join(attributes, on="person_key", how="left")
+        # NOTE: lazy after the join (an eager join: the lazy one took three times as long on a
+        # 4.2M-row month). Lazily polars computes the age once for the four comparisons of
+        # `age_band_expr` (eagerly the time-zone conversion ran once per band) and the columns
+        # side by side: 2.09 → 0.83 s on that month.
+        .lazy()
         .with_columns(
             is_linked=pl.col("is_linked").fill_null(False),
             # NOTE: CBS gives birth year only, so age is the age reached in the query's year.
@@ -149,7 +154,9 @@ def link_queries(valid: pl.DataFrame, persons: pl.DataFrame, *, query_type: str,
                 pl.col("queried_at").dt.convert_time_zone(TIMEZONE).dt.year()
                 - pl.col("birth_year"))),
         )
+        .select(CORE_QUERY_COLUMNS)
+        .collect()
     )
     if linked.height != valid.height:
         raise StopcheckError(f"{query_type} {month}: linkage changed the row count")
-    return linked.select(CORE_QUERY_COLUMNS)
+    return linked
