@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 import polars as pl
 import pytest
 
+from assets import identifiers
 from assets.identifiers import (
     BSN_WEIGHTS,
     PLATE_SIDECODES,
@@ -270,6 +271,26 @@ def test_clean_batch_passes() -> None:
         schema_overrides={"subject_pseudonym": pl.String},
     )
     refuse_if_identifiers(frame, source="x.parquet", pseudonym_columns=PSEUDONYM_COLUMNS["person"])
+
+
+def test_findings_follow_the_columns_whichever_thread_scans_them(monkeypatch) -> None:
+    # The columns are scanned side by side in threads: a long first column finishes after the
+    # short ones, and the findings must still come in column order, as one at a time.
+    rows = 200_000
+    frame = pl.DataFrame({
+        "note": ["vrije tekst"] * (rows - 1) + ["jan@example.nl"],
+        "team_code": ["KX-77-KK"] + ["AMS-C1"] * (rows - 1),
+        "query_reason": ["meld 123456782 bij"] + [None] * (rows - 1),
+        "subject_pseudonym": ["0" * 64] * (rows - 1) + ["111222333"],
+    })
+    roles = {"pseudonym_columns": ["subject_pseudonym"]}
+    together = scan_for_identifiers(frame, **roles)
+    assert together == scan_for_identifiers(frame.lazy(), **roles)
+    monkeypatch.setattr(identifiers, "available_processors", lambda: 1)
+    assert scan_for_identifiers(frame, **roles) == together
+    assert [(f.column, f.kind, f.match_count) for f in together] == [
+        ("note", "email", 1), ("team_code", "licence_plate", 1), ("query_reason", "bsn", 1),
+        ("subject_pseudonym", "bsn", 1)]
 
 
 # --- machine-made ids -------------------------------------------------------------------------
