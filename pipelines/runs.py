@@ -22,7 +22,7 @@ import time
 import uuid
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -224,6 +224,7 @@ def run_months(defs, instance, months: Sequence[str], warehouse: Path, *,
     """
     pending = deque(months)
     outcomes: dict[str, list[StepFailure]] = {}
+    submitted: dict[str, Future] = {}
     lock = threading.Lock()
 
     def take() -> str | None:
@@ -261,6 +262,8 @@ def run_months(defs, instance, months: Sequence[str], warehouse: Path, *,
             while (month := take()) is not None:
                 began = time.monotonic()
                 future = submit(month)
+                with lock:
+                    submitted[month] = future
                 while True:
                     try:
                         stage, inc, message = workers.messages.get(timeout=0.2)
@@ -310,6 +313,10 @@ def run_months(defs, instance, months: Sequence[str], warehouse: Path, *,
                                       "followed it stopped on an error); its files are removed. "
                                       f"Run it again: stopcheck run --backfill {month} {month}")]
                   for month in months if month not in outcomes}
+    # NOTE: a month whose feeder stopped may still run in its worker: its files are removed once
+    # the worker is done with it, or the worker would write them after the removal and leave a
+    # month reported as failed in the warehouse.
+    wait([submitted[month] for month in unfinished if month in submitted])
     for month in unfinished:
         remove_month(defs, warehouse, month)
     return [failure for month in months

@@ -1,8 +1,12 @@
-"""How many processes run the months side by side (pipelines/runs.py), and the row counts the
-choice rests on."""
+"""How many processes run the months side by side (pipelines/runs.py), the row counts the choice
+rests on, and how `run_months` ends a month whose worker it lost track of."""
 
 from __future__ import annotations
 
+import queue
+import threading
+import time
+from concurrent.futures import Future
 from pathlib import Path
 
 import polars as pl
@@ -11,6 +15,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from assets.frames import count_rows
+from pipelines import runs
+from pipelines.progress import LogCollector
 from pipelines.runs import (
     MONTH_PROCESSES,
     MONTH_ROWS_MAX,
@@ -81,3 +87,46 @@ def test_months_side_by_side_refuse_an_ephemeral_instance():
     with pytest.raises(ValueError, match="instance with storage"):
         with month_workers(2, dg.DagsterInstance.ephemeral(), ("", "", "")):
             pass
+
+
+def test_a_month_still_running_in_its_worker_is_removed_only_once_the_worker_is_done(
+        monkeypatch, tmp_path):
+    # The thread that follows a worker's month stops on an error while the worker still runs
+    # that month. The month is a failure, and its files are removed after the worker has written
+    # them, not before (then they would stay in the warehouse, the month reported as failed).
+    written: set[str] = set()
+    removed: list[tuple[str, bool]] = []
+    handed_over = threading.Event()
+    messages: queue.Queue = queue.Queue()
+
+    class Pool:
+        def submit(self, function, month):
+            handed_over.set()
+            future: Future = Future()
+
+            def work() -> None:
+                messages.put((f"month {month}", 1, "raw_person_queries ok in 0.1 s"))
+                # NOTE: the main process has long finished its own month by then.
+                time.sleep(0.5)
+                written.add(month)
+                future.set_result([])
+
+            threading.Thread(target=work, daemon=True).start()
+            return future
+
+    def run_here(defs, instance, job, *, partition, report):
+        handed_over.wait(timeout=10)  # the worker has taken the other month
+        return []
+
+    def echo(line: str) -> None:
+        if threading.current_thread() is not threading.main_thread():
+            raise RuntimeError("display broke")
+
+    monkeypatch.setattr(runs, "execute", run_here)
+    monkeypatch.setattr(runs, "remove_month",
+                        lambda defs, warehouse, month: removed.append((month, month in written)))
+    failures = runs.run_months(None, None, ["2025-01", "2025-02"], tmp_path,
+                               workers=runs.MonthWorkers(Pool(), messages, 1),
+                               progress=LogCollector(echo))
+    assert len(failures) == 1 and "gave no outcome" in failures[0].message
+    assert removed == [(failures[0].partition, True)]
