@@ -286,7 +286,7 @@ def test_findings_follow_the_columns_whichever_thread_scans_them(monkeypatch) ->
     roles = {"pseudonym_columns": ["subject_pseudonym"]}
     together = scan_for_identifiers(frame, **roles)
     assert together == scan_for_identifiers(frame.lazy(), **roles)
-    monkeypatch.setattr(identifiers, "available_processors", lambda: 1)
+    monkeypatch.setattr(identifiers.pl, "thread_pool_size", lambda: 1)
     assert scan_for_identifiers(frame, **roles) == together
     assert [(f.column, f.kind, f.match_count) for f in together] == [
         ("note", "email", 1), ("team_code", "licence_plate", 1), ("query_reason", "bsn", 1),
