@@ -14,7 +14,7 @@ from assets.disproportionality import (
 from assets.schema import ALL_TEAMS, ORIGIN_CODES
 from assets.stats.darkness import compute_veil_of_darkness
 from assets.stats.outcome import compute_outcome_test
-from assets.stats.repeat import compute_repeat_checks, summarise_proco_counts
+from assets.stats.repeat import compute_repeat_tables
 from assets.suitability import compute_data_suitability, count_received_rows
 from assets.themes import ThemeConfigError, load_themes, theme_fingerprint, validate_against_teams
 from assets.trends import compute_team_trends
@@ -196,10 +196,7 @@ def out_repeat_checks(
     settings = config.settings()
     queries = all_queries(core_person_queries, core_plate_queries).with_columns(
         origin_expr(settings))
-    keys = ["query_type", "team_code", "origin"]
-    repeat = compute_repeat_checks(queries, reference=settings.reference, all_teams=ALL_TEAMS)
-    proco = summarise_proco_counts(queries, all_teams=ALL_TEAMS)
-    table = repeat.join(proco, on=keys, how="left").sort(keys)
+    table = compute_repeat_tables(queries, reference=settings.reference, all_teams=ALL_TEAMS)
     return stamped(table, settings, months_of(queries))
 
 

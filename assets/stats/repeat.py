@@ -12,7 +12,8 @@ tables separate the two, per query type, team and origin:
   distribution per group.
 
 Both summaries are over linked queries (``is_linked`` and a known origin) and use the same
-keys (query_type, team_code, origin), so the lead can join them into ``out_repeat_checks``.
+keys (query_type, team_code, origin); :func:`compute_repeat_tables` joins them into the rows of
+``out_repeat_checks``, reading each bucket of persons once for both.
 """
 
 from __future__ import annotations
@@ -163,22 +164,28 @@ def count_persons_by_query_count(
     # queries; a bucket at a time reduced to a histogram at once, 1.0 GB (docs/performance.md).
     buckets = count_person_buckets(queries) if buckets is None else buckets
     linked = _linked(queries).select(*_KEYS, "person_key")
-    histograms = []
-    for bucket in range(buckets):
-        part = linked.filter(pl.col("person_key") % buckets == bucket)
-        per_team = part.group_by(*_KEYS, "person_key").agg(query_count=pl.len())
-        whole_area = (
-            part.group_by("query_type", "origin", "person_key")
-            .agg(query_count=pl.len())
-            .with_columns(team_code=pl.lit(all_teams))
-            .select(per_team.collect_schema().names())
-        )
-        histograms.append(
-            pl.concat([per_team, whole_area])
+    return _merge_person_histograms([
+        _person_histogram(linked.filter(pl.col("person_key") % buckets == bucket), all_teams)
+        .collect()
+        for bucket in range(buckets)
+    ])
+
+
+def _person_histogram(linked: pl.LazyFrame, all_teams: str) -> pl.LazyFrame:
+    """Persons per query_type × team_code (and ALL) × origin × query_count of linked rows."""
+    per_team = linked.group_by(*_KEYS, "person_key").agg(query_count=pl.len())
+    whole_area = (
+        linked.group_by("query_type", "origin", "person_key")
+        .agg(query_count=pl.len())
+        .with_columns(team_code=pl.lit(all_teams))
+        .select(per_team.collect_schema().names())
+    )
+    return (pl.concat([per_team, whole_area])
             .group_by(*_KEYS, "query_count")
-            .agg(person_count=pl.len().cast(pl.Int64))
-            .collect()
-        )
+            .agg(person_count=pl.len().cast(pl.Int64)))
+
+
+def _merge_person_histograms(histograms: list[pl.DataFrame]) -> pl.DataFrame:
     return (
         pl.concat(histograms)
         .group_by(*_KEYS, "query_count")
@@ -231,12 +238,19 @@ def compute_repeat_checks(
         Columns of :data:`REPEAT_SCHEMA`, sorted by query_type, team_code (``ALL`` last),
         origin (``origin_order``).
     """
+    return _repeat_checks_from_histogram(
+        count_persons_by_query_count(queries, buckets=buckets, all_teams=all_teams),
+        reference=reference, origin_order=origin_order, all_teams=all_teams)
+
+
+def _repeat_checks_from_histogram(histogram: pl.DataFrame, *, reference: str,
+                                  origin_order: Sequence[str], all_teams: str) -> pl.DataFrame:
+    """`compute_repeat_checks` from :func:`count_persons_by_query_count`'s histogram."""
     persons, queries_per = pl.col("person_count"), pl.col("query_count")
     # NOTE: the Gini numerator sum_i i x_(i) over the sorted per-person counts, block by block:
     # a block of c persons with count v after C persons adds v (c C + c (c + 1) / 2). Integer
     # sums, so exact and independent of row order.
-    histogram = count_persons_by_query_count(
-        queries, buckets=buckets, all_teams=all_teams).with_columns(
+    histogram = histogram.with_columns(
         _ranked=queries_per * (persons * (persons.cum_sum() - persons).over(_KEYS)
                                + persons * (persons + 1) // 2)
     )
@@ -306,22 +320,56 @@ def count_proco_histogram(
     (:func:`add_proco_count`) is known, computed one bucket of persons at a time (`buckets`;
     None: :func:`count_person_buckets`).
     """
-    # NOTE: every query of a person counts towards a later query's ProCo count, linked or not,
-    # so the linked filter comes after the count.
     buckets = count_person_buckets(queries) if buckets is None else buckets
-    base = queries.lazy().filter(pl.col("person_key").is_not_null()).select(
-        *_KEYS, "person_key", "queried_at", "is_linked")
+    rows = _person_rows(queries)
     # NOTE: one pass over 72M linked queries with the window and two quantiles peaked at
     # 13.5 GB at 50M person queries; buckets of persons reduced to a histogram at once keep it
     # at 1.5 GB, with identical output (docs/performance.md).
-    histograms = [
-        _linked(add_proco_count(base.filter(pl.col("person_key") % buckets == bucket)))
-        .filter(pl.col("proco_count").is_not_null())
-        .group_by(*_KEYS, "proco_count")
-        .agg(pl.len().cast(pl.Int64).alias("query_count"))
-        .collect()
+    return _merge_proco_histograms([
+        _proco_histogram(rows.filter(pl.col("person_key") % buckets == bucket)).collect()
         for bucket in range(buckets)
-    ]
+    ])
+
+
+def count_repeat_histograms(
+    queries: pl.DataFrame | pl.LazyFrame, *, buckets: int | None = None, all_teams: str = "ALL"
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """:func:`count_persons_by_query_count` and :func:`count_proco_histogram` of the same
+    queries, each bucket of persons read once for both (the same tables as the two apart)."""
+    buckets = count_person_buckets(queries) if buckets is None else buckets
+    rows = _person_rows(queries)
+    persons, proco = [], []
+    for bucket in range(buckets):
+        # NOTE: the bucket's rows read once, and both histograms from them side by side: at
+        # 50M person queries (five buckets) the repeat-check table 40.5 / 41.4 → 32.5 / 34.9 s,
+        # peak 2.0 → 2.5 GB (docs/performance.md).
+        part = rows.filter(pl.col("person_key") % buckets == bucket).collect().lazy()
+        counted = pl.collect_all([
+            _person_histogram(_linked(part).select(*_KEYS, "person_key"), all_teams),
+            _proco_histogram(part),
+        ])
+        persons.append(counted[0])
+        proco.append(counted[1])
+        del part, counted
+    return _merge_person_histograms(persons), _merge_proco_histograms(proco)
+
+
+def _person_rows(queries: pl.DataFrame | pl.LazyFrame) -> pl.LazyFrame:
+    # NOTE: every query of a person counts towards a later query's ProCo count, linked or not,
+    # so the rows are all queries with a person and the linked filter comes after the count.
+    return queries.lazy().filter(pl.col("person_key").is_not_null()).select(
+        *_KEYS, "person_key", "queried_at", "is_linked")
+
+
+def _proco_histogram(rows: pl.LazyFrame) -> pl.LazyFrame:
+    """Linked queries per query_type × team_code × origin × proco_count of `_person_rows`."""
+    return (_linked(add_proco_count(rows))
+            .filter(pl.col("proco_count").is_not_null())
+            .group_by(*_KEYS, "proco_count")
+            .agg(pl.len().cast(pl.Int64).alias("query_count")))
+
+
+def _merge_proco_histograms(histograms: list[pl.DataFrame]) -> pl.DataFrame:
     return (
         pl.concat(histograms)
         .group_by(*_KEYS, "proco_count")
@@ -359,7 +407,13 @@ def summarise_proco_counts(
     counted query happened. Exact, from the histogram of :func:`count_proco_histogram`.
     ``origin_order`` and ``all_teams`` as in :func:`compute_repeat_checks`.
     """
-    per_team = count_proco_histogram(queries, buckets=buckets)
+    return _proco_summary_from_histogram(count_proco_histogram(queries, buckets=buckets),
+                                         origin_order=origin_order, all_teams=all_teams)
+
+
+def _proco_summary_from_histogram(per_team: pl.DataFrame, *, origin_order: Sequence[str],
+                                  all_teams: str) -> pl.DataFrame:
+    """`summarise_proco_counts` from :func:`count_proco_histogram`'s histogram."""
     whole_area = (
         per_team.group_by("query_type", "origin", "proco_count")
         .agg(pl.col("query_count").sum())
@@ -386,3 +440,23 @@ def summarise_proco_counts(
     )
     return sort_output_rows(result.select(PROCO_SCHEMA.names()).cast(dict(PROCO_SCHEMA)),
                             origin_order=origin_order, all_teams=all_teams)
+
+
+def compute_repeat_tables(
+    queries: pl.DataFrame | pl.LazyFrame,
+    *,
+    reference: str = "NL",
+    buckets: int | None = None,
+    origin_order: Sequence[str] = (),
+    all_teams: str = "ALL",
+) -> pl.DataFrame:
+    """One row per query_type × team_code (each team and ``ALL``) × origin: the columns of
+    :func:`compute_repeat_checks` joined with those of :func:`summarise_proco_counts` (null
+    where a group has no ProCo count), each bucket of persons read once for both
+    (:func:`count_repeat_histograms`). Sorted by query_type, team_code, origin."""
+    persons, proco = count_repeat_histograms(queries, buckets=buckets, all_teams=all_teams)
+    repeat = _repeat_checks_from_histogram(persons, reference=reference,
+                                           origin_order=origin_order, all_teams=all_teams)
+    summary = _proco_summary_from_histogram(proco, origin_order=origin_order,
+                                            all_teams=all_teams)
+    return repeat.join(summary, on=list(_KEYS), how="left").sort(_KEYS)

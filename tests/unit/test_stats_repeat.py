@@ -18,9 +18,11 @@ from assets.stats.repeat import (
     REPEAT_SCHEMA,
     add_proco_count,
     compute_repeat_checks,
+    compute_repeat_tables,
     count_person_buckets,
     count_persons_by_query_count,
     count_proco_histogram,
+    count_repeat_histograms,
     gini,
     poisson_gini_floor,
     summarise_proco_counts,
@@ -363,3 +365,43 @@ def test_buckets_follow_the_rows_and_leave_the_output_as_it_is(monkeypatch) -> N
     assert count_person_buckets(queries) == 3
     assert compute_repeat_checks(queries).equals(compute_repeat_checks(queries, buckets=1))
     assert summarise_proco_counts(queries).equals(summarise_proco_counts(queries, buckets=1))
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.integers(1, 12),
+            st.sampled_from(["person", "plate"]),
+            st.sampled_from(["T1", "T2"]),
+            st.sampled_from(["NL", "MA", None]),
+            st.integers(0, 60),
+            st.booleans(),
+        ),
+        min_size=1,
+        max_size=80,
+    ),
+    st.sampled_from([1, 3, 8]),
+)
+def test_both_histograms_from_one_read_of_each_bucket_equal_the_two_apart(
+    events: list[tuple[int, str, str, str | None, int, bool]], buckets: int
+) -> None:
+    queries = pl.DataFrame(
+        {
+            "person_key": [e[0] for e in events],
+            "query_type": [e[1] for e in events],
+            "team_code": [e[2] for e in events],
+            "origin": [e[3] for e in events],
+            "queried_at": [START + dt.timedelta(days=e[4] * 7) for e in events],
+            "is_linked": [e[5] for e in events],
+        },
+        schema_overrides={"person_key": pl.UInt64, "queried_at": pl.Datetime("us", "UTC"),
+                          "origin": pl.String},
+    )
+    persons, proco = count_repeat_histograms(queries.lazy(), buckets=buckets)
+    assert persons.equals(count_persons_by_query_count(queries, buckets=buckets))
+    assert proco.equals(count_proco_histogram(queries, buckets=buckets))
+    keys = ["query_type", "team_code", "origin"]
+    joined = compute_repeat_checks(queries, buckets=buckets).join(
+        summarise_proco_counts(queries, buckets=buckets), on=keys, how="left").sort(keys)
+    assert compute_repeat_tables(queries, buckets=buckets).equals(joined)
