@@ -79,6 +79,10 @@ TEAM_TABLES = {
         "earlier, vs the first, and the log-linear trend per year), with intervals that treat "
         "each person as one cluster of queries across quarters, p- and BH q-values (DESIGN.md "
         "§5, METHODS.md §8c)."),
+    "out_count_models": (
+        "One row per query_type × family (quasi-Poisson, NB2) × model term level: rate ratios "
+        "of the Gelman–Fagan–Kiss count model (origin + team + sex × age band, offset log "
+        "residents) with CIs and the overdispersion ratio (METHODS.md §3)."),
 }
 """The tables of `out_team_tables`, with their descriptions."""
 
@@ -96,13 +100,21 @@ def out_team_tables(
     core_plate_queries: pl.LazyFrame,
     core_population: pl.DataFrame,
 ):
-    """out_team_disproportionality and out_team_trends (either alone when only one is selected)
-    from one read of the persons' cells (`count_person_units`): both group the same cells."""
+    """out_team_disproportionality, out_team_trends and out_count_models (any of them alone when
+    only it is selected) from one read of the persons' cells (`count_person_units`): all three
+    group the same cells."""
     settings = config.settings()
     queries = all_queries(core_person_queries, core_plate_queries)
     months = months_of(queries)
-    units = count_person_units(queries, core_population, months=months, settings=settings)
     selected = context.selected_output_names
+    # NOTE: the count models alone group the query rows themselves, in one group-by instead of
+    # the cells' several.
+    units = (count_person_units(queries, core_population, months=months, settings=settings)
+             if selected & {"out_team_disproportionality", "out_team_trends"} else None)
+    if "out_count_models" in selected:
+        table = compute_count_models(queries, core_population, months=months, settings=settings,
+                                     units=units)
+        yield stamped(table, settings, months, "out_count_models")
     if "out_team_disproportionality" in selected:
         table = compute_team_disproportionality(
             queries, core_population, months=months, settings=settings, units=units)
@@ -144,24 +156,6 @@ def out_thematic_disproportionality(
     output.metadata["themes"] = dg.MetadataValue.json(
         {t.name: theme_fingerprint(t) for t in themes})
     return output
-
-
-@dg.asset
-@withhold_values
-def out_count_models(
-    config: AnalysisConfig,
-    core_person_queries: pl.LazyFrame,
-    core_plate_queries: pl.LazyFrame,
-    core_population: pl.DataFrame,
-) -> dg.Output[pl.DataFrame]:
-    """One row per query_type × family (quasi-Poisson, NB2) × model term level: rate ratios of
-    the Gelman–Fagan–Kiss count model (origin + team + sex × age band, offset log residents)
-    with CIs and the overdispersion ratio (METHODS.md §3)."""
-    settings = config.settings()
-    queries = all_queries(core_person_queries, core_plate_queries)
-    months = months_of(queries)
-    table = compute_count_models(queries, core_population, months=months, settings=settings)
-    return stamped(table, settings, months)
 
 
 @dg.asset

@@ -195,3 +195,30 @@ def test_both_reports_are_published_with_the_same_numbers(pipeline_run):
     assert_same_numbers(dutch, english)
     manifest = pl.read_parquet(pipeline_run.warehouse / "publication.parquet")
     assert {"thematic_report.html", "thematic_report.en.html"} <= set(manifest["file"])
+
+
+def test_the_count_models_alone_equal_those_beside_the_team_tables(pipeline_run, tmp_path):
+    """out_count_models is an output of out_team_tables and reads the team tables' cells when
+    they are computed; selected alone it groups the query rows itself, to the same table."""
+    import shutil
+
+    import dagster as dg
+    from polars.testing import assert_frame_equal
+
+    from assets.frames import list_months
+    from pipelines.definitions import build_definitions
+
+    warehouse = shutil.copytree(pipeline_run.warehouse, tmp_path / "warehouse")
+    (warehouse / "out_count_models.parquet").unlink()
+    instance = dg.DagsterInstance.ephemeral()
+    instance.add_dynamic_partitions("month", list_months(pipeline_run.landing))
+    job = build_definitions(str(pipeline_run.landing), str(warehouse)).resolve_job_def(
+        "statistics_job")
+    result = job.execute_in_process(instance=instance, raise_on_error=False,
+                                    asset_selection=[dg.AssetKey("out_count_models")])
+    assert result.success
+    assert {event.asset_key for event in result.get_asset_materialization_events()} == {
+        dg.AssetKey("out_count_models")}
+    assert_frame_equal(pl.read_parquet(warehouse / "out_count_models.parquet"),
+                       pl.read_parquet(pipeline_run.warehouse / "out_count_models.parquet"),
+                       check_exact=True)

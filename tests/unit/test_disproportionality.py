@@ -218,3 +218,27 @@ def test_person_rate_ratio_counts_people_not_queries(table):
     se = math.sqrt(1 / 2 - 1 / 500 + 1 / 2 - 1 / 1000)
     assert ma["person_rate_ratio_ci_high"] == pytest.approx(2.0 * math.exp(stats.norm.ppf(0.975) * se))
     assert cell(table, "team_residents", "T1", "NL")["person_rate_ratio"] == 1.0
+
+
+@pytest.mark.parametrize("settings", [
+    AnalysisSettings(),
+    AnalysisSettings(interval_method="independent_events", origin_level="group"),
+], ids=["clustered codes", "independent groups"])
+def test_count_models_from_the_team_tables_cells_equal_the_models_from_the_rows(settings):
+    # NOTE: out_team_tables hands the cells it has grouped for the team tables to the count
+    # models (assets/statistics.py); the tables must not depend on which path built them.
+    from assets.disproportionality import compute_count_models, count_person_units
+    from assets.panels import PanelSpec, simulate_panel
+
+    panel = simulate_panel(PanelSpec(seed=5, queries_per_year=20_000))
+    months = panel.spec.month_keys()
+    queries = panel.queries.lazy()
+    units = count_person_units(queries, panel.population, months=months, settings=settings)
+    from_rows = compute_count_models(queries, panel.population, months=months, settings=settings)
+    from_cells = compute_count_models(queries, panel.population, months=months,
+                                      settings=settings, units=units)
+    assert from_rows.height > 0
+    assert_frame_equal(from_cells, from_rows, check_exact=True)
+    with pytest.raises(ValueError, match="other months"):
+        compute_count_models(queries, panel.population, months=months[:6], settings=settings,
+                             units=units)
