@@ -273,3 +273,20 @@ def test_repeat_queries_of_one_person_widen_the_hit_rate_interval() -> None:
     assert independent["hit_rate_ci_low"] > clustered["hit_rate_ci_low"]
     nl = compute_outcome_test(frame).filter(team_code="T1", origin="NL").row(0, named=True)
     assert nl["design_effect"] == 1.0  # one query per person
+
+
+def test_a_person_queried_in_two_teams_is_one_cluster_of_the_whole_area() -> None:
+    # Person 1 (MA): 5 queries in T1 and 5 in T2, all hits; person 2 (MA): 5 in T1 and 5 in T2,
+    # none. Per team each cell has 5 / 10 hits from two persons of 5 queries; over the whole
+    # area 10 / 20 hits from the same two persons of 10 queries each, not four of 5:
+    # Σ(h_i − p n_i)² / n² = (5² + 5²) / 20² against p(1 − p)/n = 0.25 / 20, a design effect
+    # of 10 (four clusters of 5 would give 5).
+    rows = [{"query_type": "person", "team_code": team, "origin": "MA", "is_linked": True,
+             "person_key": key, "hit": hit}
+            for team in ("T1", "T2") for key, hit in ((1, True), (2, False)) for _ in range(5)]
+    frame = pl.DataFrame(rows, schema_overrides={"person_key": pl.UInt64})
+    table = compute_outcome_test(frame)
+    assert table.filter(team_code="T1", origin="MA")["design_effect"].item() == pytest.approx(5.0)
+    whole = table.filter(team_code="ALL", origin="MA").row(0, named=True)
+    assert (whole["query_count"], whole["hit_count"]) == (20, 10)
+    assert whole["design_effect"] == pytest.approx((50 / 400) / (0.25 / 20))
