@@ -89,6 +89,8 @@ def test_months_side_by_side_refuse_an_ephemeral_instance():
             pass
 
 
+# NOTE: the feeder thread's error is the case under test, not a fault of the test.
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning")
 def test_a_month_still_running_in_its_worker_is_removed_only_once_the_worker_is_done(
         monkeypatch, tmp_path):
     # The thread that follows a worker's month stops on an error while the worker still runs
