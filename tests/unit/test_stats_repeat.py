@@ -312,26 +312,23 @@ def _summarise_row_by_row(queries: pl.DataFrame) -> pl.DataFrame:
         [per_team.select(PROCO_SCHEMA.names()), whole_area.select(PROCO_SCHEMA.names())]))
 
 
-@settings(max_examples=80, deadline=None)
-@given(
-    st.lists(
-        st.tuples(
-            st.integers(1, 12),  # person: more persons than buckets, so buckets differ in size
-            st.sampled_from(["person", "plate"]),
-            st.sampled_from(["T1", "T2"]),
-            st.sampled_from(["NL", "MA", None]),
-            st.integers(0, 60),  # day: many ties and long runs of repeat queries
-            st.booleans(),
-        ),
-        min_size=1,
-        max_size=80,
+_TIMED_EVENTS = st.lists(
+    st.tuples(
+        st.integers(1, 12),  # person: more persons than buckets, so buckets differ in size
+        st.sampled_from(["person", "plate"]),
+        st.sampled_from(["T1", "T2"]),
+        st.sampled_from(["NL", "MA", None]),
+        st.integers(0, 60),  # day: many ties and long runs of repeat queries
+        st.booleans(),
     ),
-    st.sampled_from([1, 3, 8]),
+    min_size=1,
+    max_size=80,
 )
-def test_proco_summary_from_the_histogram_equals_the_row_by_row_summary(
-    events: list[tuple[int, str, str, str | None, int, bool]], buckets: int
-) -> None:
-    queries = pl.DataFrame(
+"""Queries as (person, query type, team, origin, week, linked)."""
+
+
+def _timed_query_frame(events: list[tuple[int, str, str, str | None, int, bool]]) -> pl.DataFrame:
+    return pl.DataFrame(
         {
             "person_key": [e[0] for e in events],
             "query_type": [e[1] for e in events],
@@ -343,6 +340,14 @@ def test_proco_summary_from_the_histogram_equals_the_row_by_row_summary(
         schema_overrides={"person_key": pl.UInt64, "queried_at": pl.Datetime("us", "UTC"),
                           "origin": pl.String},
     )
+
+
+@settings(max_examples=80, deadline=None)
+@given(_TIMED_EVENTS, st.sampled_from([1, 3, 8]))
+def test_proco_summary_from_the_histogram_equals_the_row_by_row_summary(
+    events: list[tuple[int, str, str, str | None, int, bool]], buckets: int
+) -> None:
+    queries = _timed_query_frame(events)
     got = summarise_proco_counts(queries, buckets=buckets)
     expected = _summarise_row_by_row(queries)
     assert got.schema == PROCO_SCHEMA
@@ -368,36 +373,11 @@ def test_buckets_follow_the_rows_and_leave_the_output_as_it_is(monkeypatch) -> N
 
 
 @settings(max_examples=60, deadline=None)
-@given(
-    st.lists(
-        st.tuples(
-            st.integers(1, 12),
-            st.sampled_from(["person", "plate"]),
-            st.sampled_from(["T1", "T2"]),
-            st.sampled_from(["NL", "MA", None]),
-            st.integers(0, 60),
-            st.booleans(),
-        ),
-        min_size=1,
-        max_size=80,
-    ),
-    st.sampled_from([1, 3, 8]),
-)
+@given(_TIMED_EVENTS, st.sampled_from([1, 3, 8]))
 def test_both_histograms_from_one_read_of_each_bucket_equal_the_two_apart(
     events: list[tuple[int, str, str, str | None, int, bool]], buckets: int
 ) -> None:
-    queries = pl.DataFrame(
-        {
-            "person_key": [e[0] for e in events],
-            "query_type": [e[1] for e in events],
-            "team_code": [e[2] for e in events],
-            "origin": [e[3] for e in events],
-            "queried_at": [START + dt.timedelta(days=e[4] * 7) for e in events],
-            "is_linked": [e[5] for e in events],
-        },
-        schema_overrides={"person_key": pl.UInt64, "queried_at": pl.Datetime("us", "UTC"),
-                          "origin": pl.String},
-    )
+    queries = _timed_query_frame(events)
     persons, proco = count_repeat_histograms(queries.lazy(), buckets=buckets)
     assert persons.equals(count_persons_by_query_count(queries, buckets=buckets))
     assert proco.equals(count_proco_histogram(queries, buckets=buckets))
