@@ -348,13 +348,14 @@ def count_repeat_histograms(
         # 50M person queries (five buckets) the repeat-check table 40.5 / 41.4 → 32.5 / 34.9 s,
         # peak 2.0 → 2.5 GB (docs/performance.md).
         part = rows.filter(pl.col("person_key") % buckets == bucket).collect().lazy()
-        counted = pl.collect_all([
+        person_histogram, proco_histogram = pl.collect_all([
             _person_histogram(_linked(part).select(*_KEYS, "person_key"), all_teams),
             _proco_histogram(part),
         ])
-        persons.append(counted[0])
-        proco.append(counted[1])
-        del part, counted
+        persons.append(person_histogram)
+        proco.append(proco_histogram)
+        # NOTE: freed before the next bucket is read, so that one bucket is held at a time.
+        del part
     return _merge_person_histograms(persons), _merge_proco_histograms(proco)
 
 
