@@ -17,6 +17,8 @@ from __future__ import annotations
 import gc
 import multiprocessing
 import queue
+import re
+import sqlite3
 import threading
 import time
 import uuid
@@ -110,10 +112,49 @@ def step_reporter(report: Report):
     return listen
 
 
+RUN_EVENT_LOG = re.compile(
+    r"[/\\]runs[/\\][0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\.db$")
+"""The SQLite file of one run's event log in a local Dagster instance
+(``DAGSTER_HOME/history/runs/<run id>.db``)."""
+
+
+def _unsynced_run_event_log(connection, _record) -> None:
+    """SQLAlchemy "connect" listener: a run's own event-log file is written without fsync."""
+    if not isinstance(connection, sqlite3.Connection):
+        return
+    cursor = connection.cursor()
+    try:
+        path = cursor.execute("PRAGMA database_list").fetchone()[2]
+        if RUN_EVENT_LOG.search(path or ""):
+            cursor.execute("PRAGMA synchronous=OFF")
+    finally:
+        cursor.close()
+
+
+def write_run_event_logs_unsynced() -> None:
+    """Let SQLite skip fsync on the files of single runs' event logs, in this process; idempotent.
+
+    NOTE: Dagster's SQLite instance opens a new connection for every event and commits it
+    alone, and a run's event-log file is new and in rollback-journal mode while its tables are
+    made: a `stopcheck run` of the sample made 10,257 fsyncs, 2,919 with this, and its monthly
+    runs end 2.5–3 s sooner (docs/performance.md). Only those per-run files are left to the operating system's writeback:
+    a power failure or a crash of the machine during or just after a run can lose or damage
+    that run's event log, never the warehouse nor the instance's index, run list and schedules
+    (``index.db``, ``runs.db``, ``schedules.db``), which keep SQLite's full synchronisation. A
+    PostgreSQL instance (docs/production) is untouched.
+    """
+    from sqlalchemy import event
+    from sqlalchemy.engine import Engine
+
+    if not event.contains(Engine, "connect", _unsynced_run_event_log):
+        event.listen(Engine, "connect", _unsynced_run_event_log)
+
+
 def execute(defs, instance, job_name: str, *, partition: str | None = None,
             config: dict | None = None, asset_selection: list | None = None,
             report: Report | None = None) -> list[StepFailure]:
     """Run one job in this process on `instance`; return its failed steps (empty: success)."""
+    write_run_event_logs_unsynced()
     job = defs.resolve_job_def(job_name)
     run_id = str(uuid.uuid4())
     if report is not None:

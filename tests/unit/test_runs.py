@@ -132,3 +132,40 @@ def test_a_month_still_running_in_its_worker_is_removed_only_once_the_worker_is_
                                progress=LogCollector(echo))
     assert len(failures) == 1 and "gave no outcome" in failures[0].message
     assert removed == [(failures[0].partition, True)]
+
+
+def test_a_runs_own_event_log_is_written_without_fsync_and_the_instance_index_with(tmp_path):
+    """Through Dagster itself, so that the test fails when Dagster moves its per-run files."""
+    import dagster as dg
+    from sqlalchemy import event
+    from sqlalchemy.engine import Engine
+
+    @dg.asset
+    def one() -> int:
+        return 1
+
+    runs.write_run_event_logs_unsynced()
+    seen: list[tuple[str, int]] = []
+
+    def record(connection, _record) -> None:
+        cursor = connection.cursor()
+        path = cursor.execute("PRAGMA database_list").fetchone()[2]
+        seen.append((Path(path).name, cursor.execute("PRAGMA synchronous").fetchone()[0]))
+        cursor.close()
+
+    # NOTE: registered after `write_run_event_logs_unsynced`'s listener, so it sees its effect.
+    event.listen(Engine, "connect", record)
+    try:
+        defs = dg.Definitions(assets=[one], jobs=[dg.define_asset_job("one_job", [one])])
+        with dg.DagsterInstance.local_temp(str(tmp_path)) as instance:
+            assert runs.execute(defs, instance, "one_job") == []
+            run_id = instance.get_runs()[0].run_id
+    finally:
+        event.remove(Engine, "connect", record)
+    assert (tmp_path / "history" / "runs" / f"{run_id}.db").exists()
+    by_file: dict[str, set[int]] = {}
+    for name, synchronous in seen:
+        by_file.setdefault(name, set()).add(synchronous)
+    # NOTE: 0 is OFF, 2 is FULL, SQLite's default.
+    assert by_file[f"{run_id}.db"] == {0}
+    assert by_file["index.db"] == {2} and by_file["runs.db"] == {2}
