@@ -420,6 +420,48 @@ def install_configuration_shim() -> None:
         Expectation.configuration = _kept_configuration(Expectation.configuration)
 
 
+def _without_unexpected_values(original: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(original)
+    def get_validation_dependencies(self: Any, *args: Any, **kwargs: Any) -> Any:
+        dependencies = original(self, *args, **kwargs)
+        wanted = dependencies.result_format
+        name = f"{self.map_metric}.unexpected_values"
+        if (wanted.get("partial_unexpected_count") == 0 and wanted.get("exclude_unexpected_values")
+                and dependencies.get_metric_configuration(name) is not None):
+            dependencies.remove_metric_configuration(name)
+        return dependencies
+
+    get_validation_dependencies.stopcheck_shim = True  # type: ignore[attr-defined]
+    return get_validation_dependencies
+
+
+def install_values_shim() -> None:
+    """Let GX 1.24.1 leave out the unexpected values that `GX_RESULT_FORMAT` never shows;
+    idempotent.
+
+    NOTE: for a map expectation (a condition on every row) in the BASIC result format, GX asks
+    for the ``unexpected_values`` metric whatever ``partial_unexpected_count`` says: with 0 (ours)
+    it is one more query per expectation that returns no row (``... LIMIT 0``), and one more
+    node of the metric graph: 23 of the 35 queries of a core person-query suite. When the
+    format asks for no values and excludes them, the metric is dropped from the expectation's
+    dependencies; GX then formats its result without values, as it does with them excluded. The
+    counts and the verdict come from ``unexpected_count`` and ``element_count``, which stay. A
+    sample month's five suites took 0.96 → 0.80 s of CPU. ``tests/unit/test_gx.py``
+    checks that the outcomes are the same with and without it, and that GX still asks for the
+    metric without it.
+    """
+    from great_expectations.expectations.expectation import (
+        ColumnMapExpectation,
+        ColumnPairMapExpectation,
+        MulticolumnMapExpectation,
+    )
+
+    for kind in (ColumnMapExpectation, ColumnPairMapExpectation, MulticolumnMapExpectation):
+        if not getattr(kind.get_validation_dependencies, "stopcheck_shim", False):
+            kind.get_validation_dependencies = _without_unexpected_values(
+                kind.get_validation_dependencies)
+
+
 def _new_context() -> Any:
     import great_expectations as gx
     from great_expectations.data_context.types.base import (
@@ -435,6 +477,7 @@ def _new_context() -> Any:
     )
     install_duckdb_shims()
     install_configuration_shim()
+    install_values_shim()
     # NOTE: an ephemeral context keeps suites and results in memory only; a file context would
     # write validation results (with their counts) under gx/uncommitted/ (FACTS.md).
     return gx.get_context(mode="ephemeral", project_config=config)
