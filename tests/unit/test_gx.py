@@ -380,12 +380,37 @@ def test_the_values_shim_is_still_needed() -> None:
 
     original = _unshimmed_dependencies()[ColumnMapExpectation]
     expectation = ExpectColumnValuesToNotBeNull(column="team_code")
-    runtime = {"result_format": GX_RESULT_FORMAT}
+    runtime = {"result_format": dict(GX_RESULT_FORMAT)}  # GX adds keys to it
     values = "column_values.nonnull.unexpected_values"
     assert original(expectation, runtime_configuration=runtime).get_metric_configuration(values)
     shimmed = expectation.get_validation_dependencies(runtime_configuration=runtime)
     assert shimmed.get_metric_configuration(values) is None
     assert shimmed.get_metric_configuration("column_values.nonnull.unexpected_count")
+
+
+def test_validations_share_the_process_duckdb_and_leave_nothing_in_it() -> None:
+    from pipelines import gx
+
+    first = validate_with_suite(_core_person_queries(), EXPECTATIONS_DIR / "core_person_queries.json",
+                                PARAMETERS)
+    kept = gx._DUCKDB["connection"]
+    again = validate_with_suite(_core_person_queries(), EXPECTATIONS_DIR / "core_person_queries.json",
+                                PARAMETERS)
+    assert first == again and first.success
+    assert gx._DUCKDB["connection"] is kept
+    assert kept.execute("SELECT count(*) FROM duckdb_tables()").fetchone() == (0,)
+    assert kept.execute("SELECT count(*) FROM duckdb_views() WHERE NOT internal").fetchone() == (0,)
+    # NOTE: a connection made as a validation's sees what the kept one wrote: one database.
+    import sqlalchemy as sa
+
+    kept.execute("CREATE TABLE shared_marker AS SELECT 1 AS x")
+    try:
+        engine = sa.create_engine(gx.DUCKDB_URL, connect_args=gx._duckdb_connect_args())
+        with engine.connect() as connection:
+            assert connection.execute(sa.text("SELECT x FROM shared_marker")).scalar() == 1
+        engine.dispose()
+    finally:
+        kept.execute("DROP TABLE shared_marker")
 
 
 def test_a_broken_expectation_does_not_break_the_next_ones() -> None:
