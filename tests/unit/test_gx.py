@@ -288,10 +288,10 @@ def test_duckdb_shims_are_still_needed(monkeypatch: pytest.MonkeyPatch) -> None:
     assert regex.success and not regex.is_broken
 
 
-def test_the_configuration_shim_changes_no_outcome(monkeypatch: pytest.MonkeyPatch) -> None:
-    # Failed, broken and met expectations, with and without the configuration kept.
-    import contextlib
-
+def _failed_met_and_broken() -> tuple:
+    """Outcomes of three bad team codes in the core person-query suite, of the team-area suite,
+    and of a suite whose first rule crashes (beside two that do not; one of them,
+    expect_column_values_to_be_null, drops a metric itself)."""
     bad = _core_person_queries().with_columns(
         team_code=pl.when(pl.int_range(pl.len()) < 3).then(pl.lit("BADTEAM4242"))
         .otherwise("team_code"))
@@ -299,17 +299,22 @@ def test_the_configuration_shim_changes_no_outcome(monkeypatch: pytest.MonkeyPat
         {"type": "expect_column_values_to_be_between",
          "kwargs": {"column": "wijk_code", "min_value": 1, "max_value": 5}},
         {"type": "expect_column_values_to_be_unique", "kwargs": {"column": "team_code"}},
+        {"type": "expect_column_values_to_be_null", "kwargs": {"column": "team_code"}},
     ]}
-
-    def outcomes():
-        return (validate_with_suite(bad, EXPECTATIONS_DIR / "core_person_queries.json", PARAMETERS),
+    outcomes = (validate_with_suite(bad, EXPECTATIONS_DIR / "core_person_queries.json", PARAMETERS),
                 validate_with_suite(_team_areas(), EXPECTATIONS_DIR / "core_team_areas.json", {}),
                 _validate_json(crashing, _team_areas()))
+    assert not outcomes[0].success and outcomes[1].success and outcomes[2].broken
+    assert [e.unexpected_count for e in outcomes[0].expectations if not e.success] == [3]
+    return outcomes
 
-    kept = outcomes()
+
+def test_the_configuration_shim_changes_no_outcome(monkeypatch: pytest.MonkeyPatch) -> None:
+    import contextlib
+
+    kept = _failed_met_and_broken()
     monkeypatch.setattr("pipelines.gx._configurations_kept", contextlib.nullcontext)
-    assert outcomes() == kept
-    assert not kept[0].success and kept[1].success and kept[2].broken
+    assert _failed_met_and_broken() == kept
 
 
 def test_the_configuration_shim_is_still_needed() -> None:
@@ -331,31 +336,13 @@ def test_the_configuration_shim_is_still_needed() -> None:
 
 
 def test_the_values_shim_changes_no_outcome(monkeypatch: pytest.MonkeyPatch) -> None:
-    # Failed (a map expectation with unexpected rows), met and broken expectations, and one whose
-    # expectation drops another metric itself (expect_column_values_to_be_null), with and
-    # without the unexpected values.
     from pipelines import gx
 
-    bad = _core_person_queries().with_columns(
-        team_code=pl.when(pl.int_range(pl.len()) < 3).then(pl.lit("BADTEAM4242"))
-        .otherwise("team_code"))
-    crashing = {"name": "core_team_areas", "expectations": [
-        {"type": "expect_column_values_to_be_between",
-         "kwargs": {"column": "wijk_code", "min_value": 1, "max_value": 5}},
-        {"type": "expect_column_values_to_be_null", "kwargs": {"column": "team_code"}},
-    ]}
-
-    def outcomes():
-        return (validate_with_suite(bad, EXPECTATIONS_DIR / "core_person_queries.json", PARAMETERS),
-                _validate_json(crashing, _team_areas()))
-
-    shimmed = outcomes()
+    shimmed = _failed_met_and_broken()
     for kind, original in _unshimmed_dependencies().items():
         monkeypatch.setattr(kind, "get_validation_dependencies", original)
     monkeypatch.setattr(gx, "install_values_shim", lambda: None)
-    assert outcomes() == shimmed
-    assert not shimmed[0].success and shimmed[1].broken
-    assert [e.unexpected_count for e in shimmed[0].expectations if not e.success] == [3]
+    assert _failed_met_and_broken() == shimmed
 
 
 def _unshimmed_dependencies() -> dict:
