@@ -316,8 +316,8 @@ GX_VERSION = "1.24.1"
 
 DUCKDB_CONFIG: dict[str, Any] = {"memory_limit": "4GB"}
 """DuckDB settings of every validation: memory capped (beyond it DuckDB spills to the process's
-private temporary folder). Without DuckDB's ICU extension (not installed) timestamps with time zone are
-compared as UTC instants, whatever the machine's zone."""
+private temporary folder). Without DuckDB's ICU extension (not installed) timestamps with time
+zone are compared as UTC instants, whatever the machine's zone."""
 
 
 def _duckdb_regex(original: Callable[..., Any]) -> Callable[..., Any]:
@@ -339,7 +339,10 @@ DUCKDB_URL = "duckdb+stopcheck:///:memory:stopcheck"
 (pipelines/duckdb_dialect.py; `_duckdb_connect_args`)."""
 
 _DUCKDB: dict[str, Any] = {}
-"""The process's DuckDB database: its settings, its spill folder and the connection that keeps it."""
+"""The process's DuckDB database: its settings, its spill folder and the connection that keeps
+it open."""
+
+_DUCKDB_OPENING = threading.Lock()
 
 
 def _duckdb_connect_args() -> dict[str, Any]:
@@ -352,14 +355,18 @@ def _duckdb_connect_args() -> dict[str, Any]:
     query asset is a ``SELECT`` over the files, no table is created), so one validation leaves
     nothing for the next. DuckDB refuses a connection with other settings, so all share these.
     """
-    if not _DUCKDB:
-        from pipelines.duckdb_dialect import AutocommitDuckDBDialect
+    # NOTE: a lock, so that two threads validating at once cannot open two databases with two
+    # spill folders (the second one's connections would then be refused).
+    with _DUCKDB_OPENING:
+        if not _DUCKDB:
+            from pipelines.duckdb_dialect import AutocommitDuckDBDialect
 
-        spill = tempfile.TemporaryDirectory(prefix="stopcheck_duckdb_")
-        config = {**DUCKDB_CONFIG, "temp_directory": spill.name}
-        # NOTE: through the dialect, which adds its own settings (the user agent) to each one.
-        _DUCKDB.update(spill=spill, config=config, connection=AutocommitDuckDBDialect().connect(
-            database=DUCKDB_URL.split("///", 1)[1], config=dict(config)))
+            spill = tempfile.TemporaryDirectory(prefix="stopcheck_duckdb_")
+            config = {**DUCKDB_CONFIG, "temp_directory": spill.name}
+            # NOTE: through the dialect, which adds its own settings (the user agent) to each.
+            connection = AutocommitDuckDBDialect().connect(
+                database=DUCKDB_URL.split("///", 1)[1], config=dict(config))
+            _DUCKDB.update(spill=spill, config=config, connection=connection)
     return {"config": _DUCKDB["config"]}
 
 

@@ -137,11 +137,12 @@ def write_run_event_logs_unsynced() -> None:
     NOTE: Dagster's SQLite instance opens a new connection for every event and commits it
     alone, and a run's event-log file is new and in rollback-journal mode while its tables are
     made: a `stopcheck run` of the sample made 10,257 fsyncs, 2,919 with this, and its monthly
-    runs end 2.5–3 s sooner (docs/performance.md). Only those per-run files are left to the operating system's writeback:
-    a power failure or a crash of the machine during or just after a run can lose or damage
-    that run's event log, never the warehouse nor the instance's index, run list and schedules
-    (``index.db``, ``runs.db``, ``schedules.db``), which keep SQLite's full synchronisation. A
-    PostgreSQL instance (docs/production) is untouched.
+    runs end 2.5–3 s sooner (docs/performance.md). Only those per-run files are left to the
+    operating system's writeback: a power failure or a crash of the machine during or just
+    after a run can lose or damage that run's event log, never the warehouse nor the
+    instance's index, run list and schedules (``index.db``, ``runs.db``, ``schedules.db``),
+    which keep SQLite's full synchronisation. A PostgreSQL instance (docs/production) is
+    untouched.
     """
     from sqlalchemy import event
     from sqlalchemy.engine import Engine

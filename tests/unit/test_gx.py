@@ -378,11 +378,10 @@ def test_the_values_shim_is_still_needed() -> None:
 def test_validations_share_the_process_duckdb_and_leave_nothing_in_it() -> None:
     from pipelines import gx
 
-    first = validate_with_suite(_core_person_queries(), EXPECTATIONS_DIR / "core_person_queries.json",
-                                PARAMETERS)
+    suite = EXPECTATIONS_DIR / "core_person_queries.json"
+    first = validate_with_suite(_core_person_queries(), suite, PARAMETERS)
     kept = gx._DUCKDB["connection"]
-    again = validate_with_suite(_core_person_queries(), EXPECTATIONS_DIR / "core_person_queries.json",
-                                PARAMETERS)
+    again = validate_with_suite(_core_person_queries(), suite, PARAMETERS)
     assert first == again and first.success
     assert gx._DUCKDB["connection"] is kept
     assert kept.execute("SELECT count(*) FROM duckdb_tables()").fetchone() == (0,)
