@@ -14,6 +14,7 @@ Messages are our own and aggregate: they never hold a value from a person table.
 
 from __future__ import annotations
 
+import atexit
 import gc
 import multiprocessing
 import queue
@@ -22,6 +23,7 @@ import sqlite3
 import threading
 import time
 import uuid
+import weakref
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor, wait
@@ -151,18 +153,142 @@ def write_run_event_logs_unsynced() -> None:
         event.listen(Engine, "connect", _unsynced_run_event_log)
 
 
+_ENGINES = "_stopcheck_engines"
+"""Attribute of a Dagster SQLite storage holding its kept engines, by URL (`keep_connections`)."""
+_ENGINES_LOCK = threading.Lock()
+_KEPT_ENGINES: weakref.WeakSet = weakref.WeakSet()
+"""Every engine `keep_connections` made in this process: disposed when the process exits."""
+
+
+def _kept_engine(storage, url: str, connect_args: dict):
+    """The engine of one SQLite file of a Dagster `storage`, made on first use and kept: its pool
+    keeps one connection to the file open between uses (more, closed on return, if two are
+    wanted at once)."""
+    from sqlalchemy import create_engine
+    from sqlalchemy.pool import QueuePool
+
+    with _ENGINES_LOCK:
+        engines = storage.__dict__.setdefault(_ENGINES, {})
+        engine = engines.get(url)
+        if engine is None:
+            # NOTE: the pool hands the connection to one thread at a time, and SQLite serialises
+            # its use; Python's check that a connection stays in its first thread does not
+            # know that.
+            engine = create_engine(url, poolclass=QueuePool, pool_size=1, max_overflow=-1,
+                                   connect_args={**connect_args, "check_same_thread": False})
+            engines[url] = engine
+            _KEPT_ENGINES.add(engine)
+        return engine
+
+
+DAGSTERS_OWN: dict[str, Callable] = {}
+"""The methods `keep_connections` replaced, by class name (tests show they are still needed)."""
+_RUNS_HERE: set[str] = set()
+"""Ids of the runs `execute` is running in this process: their event-log files are kept open."""
+
+
+def _kept_event_log_connection(self, shard: str):
+    """`SqliteEventLogStorage._connect` of Dagster 1.13 with the engine kept for the index and
+    for the event-log files of runs in progress here; Dagster's own for any other file (reading
+    a past run's events)."""
+    from dagster._core.storage.event_log.sqlite.sqlite_event_log import INDEX_SHARD_NAME
+
+    if shard == INDEX_SHARD_NAME or shard in _RUNS_HERE:
+        return _kept_shard_connection(self, shard)
+    return DAGSTERS_OWN["SqliteEventLogStorage"](self, shard)
+
+
+@contextmanager
+def _kept_shard_connection(self, shard: str):
+    from dagster._core.storage.sqlite import SQLITE_BUSY_TIMEOUT_SECONDS
+
+    with self._db_lock:
+        engine = _kept_engine(self, self.conn_string_for_shard(shard),
+                              {"timeout": SQLITE_BUSY_TIMEOUT_SECONDS})
+        if shard not in self._initialized_dbs:
+            self._initdb(engine)
+            self._initialized_dbs.add(shard)
+        with engine.connect() as connection, connection.begin():
+            yield connection
+
+
+@contextmanager
+def _kept_run_storage_connection(self):
+    """`SqliteRunStorage.connect` of Dagster 1.13 with the file's engine kept."""
+    with _kept_engine(self, self._conn_string, {}).connect() as connection, connection.begin():
+        yield connection
+
+
+def _dispose_kept_engines() -> None:
+    for engine in list(_KEPT_ENGINES):
+        engine.dispose()
+
+
+def keep_connections() -> None:
+    """Keep a connection open to the SQLite files of a local Dagster instance that runs write
+    to (the run list, the event-log index, the event log of each run in progress), in this
+    process; idempotent.
+
+    NOTE: Dagster 1.13's SQLite storages make a new SQLAlchemy engine, open a connection, and
+    close and dispose both for every event and every query (`SqliteEventLogStorage._connect`,
+    `SqliteRunStorage.connect`), and closing a file's last connection checkpoints its
+    write-ahead log: about 360 times per monthly run. Kept, the sample's months end 2–3 s
+    sooner (docs/performance.md). Each use is still one transaction, committed as before. A
+    run's event-log file is closed when its run ends (`release_run_connection`); the index and
+    the run list when the process exits. A shim on the pinned Dagster, installed only by
+    `execute` (the webserver and the daemon keep Dagster's own), with tests that fail when
+    Dagster renames what it replaces or starts keeping connections itself
+    (tests/unit/test_runs.py).
+    """
+    from dagster._core.storage.event_log.sqlite.sqlite_event_log import SqliteEventLogStorage
+    from dagster._core.storage.runs.sqlite.sqlite_run_storage import SqliteRunStorage
+
+    replaced = ((SqliteEventLogStorage, "_connect", _kept_event_log_connection),
+                (SqliteRunStorage, "connect", _kept_run_storage_connection))
+    for cls, name, _kept in replaced:
+        if name not in cls.__dict__:
+            raise RuntimeError(f"Dagster's {cls.__name__}.{name} is gone: pipelines/runs.py "
+                               "keep_connections no longer fits this Dagster version")
+    installed = False
+    for cls, name, kept in replaced:
+        if cls.__dict__[name] is not kept:
+            DAGSTERS_OWN[cls.__name__] = cls.__dict__[name]
+            setattr(cls, name, kept)
+            installed = True
+    if installed:
+        atexit.register(_dispose_kept_engines)
+
+
+def release_run_connection(instance, run_id: str) -> None:
+    """Close the kept connection to the event-log file of a finished run (`keep_connections`):
+    its write-ahead log is checkpointed into the file, and no file stays open per past run."""
+    storage = instance.event_log_storage
+    engines = storage.__dict__.get(_ENGINES, {})
+    if hasattr(storage, "conn_string_for_shard"):
+        with _ENGINES_LOCK:
+            engine = engines.pop(storage.conn_string_for_shard(run_id), None)
+        if engine is not None:
+            engine.dispose()
+
+
 def execute(defs, instance, job_name: str, *, partition: str | None = None,
             config: dict | None = None, asset_selection: list | None = None,
             report: Report | None = None) -> list[StepFailure]:
     """Run one job in this process on `instance`; return its failed steps (empty: success)."""
     write_run_event_logs_unsynced()
+    keep_connections()
     job = defs.resolve_job_def(job_name)
     run_id = str(uuid.uuid4())
     if report is not None:
         instance.add_event_listener(run_id, step_reporter(report))
-    result = job.execute_in_process(
-        instance=instance, partition_key=partition, run_config={**QUIET, **(config or {})},
-        raise_on_error=False, run_id=run_id, asset_selection=asset_selection)
+    _RUNS_HERE.add(run_id)
+    try:
+        result = job.execute_in_process(
+            instance=instance, partition_key=partition, run_config={**QUIET, **(config or {})},
+            raise_on_error=False, run_id=run_id, asset_selection=asset_selection)
+    finally:
+        _RUNS_HERE.discard(run_id)
+        release_run_connection(instance, run_id)
     failures = step_failures(result, job_name, partition)
     # NOTE: the run result holds every step's frames in reference cycles that Python rarely
     # collects; without this each month's frames stay resident (docs/performance.md, fix 1).

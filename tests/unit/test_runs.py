@@ -169,3 +169,83 @@ def test_a_runs_own_event_log_is_written_without_fsync_and_the_instance_index_wi
     # NOTE: 0 is OFF, 2 is FULL, SQLite's default.
     assert by_file[f"{run_id}.db"] == {0}
     assert by_file["index.db"] == {2} and by_file["runs.db"] == {2}
+
+
+def _connections_by_file(run) -> dict[str, int]:
+    """New SQLite connections that `run()` opens, by file name."""
+    from sqlalchemy import event
+    from sqlalchemy.engine import Engine
+
+    opened: dict[str, int] = {}
+
+    def record(connection, _record) -> None:
+        cursor = connection.cursor()
+        name = Path(cursor.execute("PRAGMA database_list").fetchone()[2]).name
+        cursor.close()
+        opened[name] = opened.get(name, 0) + 1
+
+    event.listen(Engine, "connect", record)
+    try:
+        run()
+    finally:
+        event.remove(Engine, "connect", record)
+    return opened
+
+
+def test_a_run_opens_each_instance_file_once_and_leaves_its_own_closed(tmp_path, monkeypatch):
+    """Through Dagster itself: the run's events and materialisation are stored as before."""
+    import dagster as dg
+
+    @dg.asset(check_specs=[dg.AssetCheckSpec("positive", asset="one")])
+    def one():
+        yield dg.Output(1)
+        yield dg.AssetCheckResult(check_name="positive", passed=True)
+
+    defs = dg.Definitions(assets=[one], jobs=[dg.define_asset_job("one_job", [one])])
+    runs.keep_connections()
+    with dg.DagsterInstance.local_temp(str(tmp_path)) as instance:
+        storage = instance.event_log_storage
+        # NOTE: the instance's kept connections, opened before the runs are watched.
+        with storage.index_connection(), instance.run_storage.connect():
+            pass
+        # NOTE: `has_table` (asked at each asset and check event) is left to Dagster: its own
+        # engine and connection each time.
+        asked = []
+        monkeypatch.setattr(storage, "has_table",
+                            lambda name, own=storage.has_table: asked.append(name) or own(name))
+        opened = _connections_by_file(
+            lambda: [runs.execute(defs, instance, "one_job") for _ in range(2)])
+        first, second = (r.run_id for r in instance.get_runs(ascending=True))
+        for run_id in (first, second):
+            assert instance.get_run_by_id(run_id).status == dg.DagsterRunStatus.SUCCESS
+        assert instance.get_latest_materialization_event(dg.AssetKey("one")).run_id == second
+        assert instance.get_latest_asset_check_evaluation_record(
+            dg.AssetCheckKey(dg.AssetKey("one"), "positive")).run_id == second
+        # NOTE: a past run's events are read through Dagster's own connection, not kept.
+        assert instance.all_logs(first)
+        assert set(storage.__dict__[runs._ENGINES]) == {storage.conn_string_for_shard("index")}
+    # NOTE: Dagster 1.13 opens a connection per event and per query: dozens per run. A run's
+    # new file is opened a second time while its tables are made (`_initdb` inspects it).
+    assert asked and opened == {"index.db": len(asked), f"{first}.db": 2, f"{second}.db": 2}
+    folder = tmp_path / "history" / "runs"
+    assert not list(folder.glob(f"{first}.db-*")) and not list(folder.glob(f"{second}.db-*"))
+
+
+def test_dagsters_own_storages_still_open_a_connection_per_use(tmp_path):
+    """The methods `keep_connections` replaces: were they to keep their connections, the shim
+    would be needless."""
+    import dagster as dg
+
+    runs.keep_connections()
+    own_event_log = runs.DAGSTERS_OWN["SqliteEventLogStorage"]
+    own_run_storage = runs.DAGSTERS_OWN["SqliteRunStorage"]
+    with dg.DagsterInstance.local_temp(str(tmp_path)) as instance:
+
+        def use_each_twice() -> None:
+            for _ in range(2):
+                with own_event_log(instance.event_log_storage, "index"):
+                    pass
+                with own_run_storage(instance.run_storage):
+                    pass
+
+        assert _connections_by_file(use_each_twice) == {"index.db": 2, "runs.db": 2}
