@@ -155,6 +155,8 @@ def write_run_event_logs_unsynced() -> None:
 
 _ENGINES = "_stopcheck_engines"
 """Attribute of a Dagster SQLite storage holding its kept engines, by URL (`keep_connections`)."""
+_TABLES = "_stopcheck_tables"
+"""Attribute of a Dagster event-log storage holding the tables found to exist (`_known_table`)."""
 _ENGINES_LOCK = threading.Lock()
 _KEPT_ENGINES: weakref.WeakSet = weakref.WeakSet()
 """Every engine `keep_connections` made in this process: disposed when the process exits."""
@@ -182,7 +184,8 @@ def _kept_engine(storage, url: str, connect_args: dict):
 
 
 DAGSTERS_OWN: dict[str, Callable] = {}
-"""The methods `keep_connections` replaced, by class name (tests show they are still needed)."""
+"""The methods `keep_connections` replaced, by class and method name (tests show they are still
+needed)."""
 _RUNS_HERE: set[str] = set()
 """Ids of the runs `execute` is running in this process: their event-log files are kept open."""
 
@@ -195,7 +198,7 @@ def _kept_event_log_connection(self, shard: str):
 
     if shard == INDEX_SHARD_NAME or shard in _RUNS_HERE:
         return _kept_shard_connection(self, shard)
-    return DAGSTERS_OWN["SqliteEventLogStorage"](self, shard)
+    return DAGSTERS_OWN["SqliteEventLogStorage._connect"](self, shard)
 
 
 @contextmanager
@@ -210,6 +213,16 @@ def _kept_shard_connection(self, shard: str):
             self._initialized_dbs.add(shard)
         with engine.connect() as connection, connection.begin():
             yield connection
+
+
+def _known_table(self, table_name: str) -> bool:
+    """`SqliteEventLogStorage.has_table` of Dagster 1.13, asked once per table that exists: a
+    table is never dropped while a run writes (migrations are `dagster instance migrate`)."""
+    known = self.__dict__.setdefault(_TABLES, set())
+    if table_name not in known and DAGSTERS_OWN["SqliteEventLogStorage.has_table"](
+            self, table_name):
+        known.add(table_name)
+    return table_name in known
 
 
 @contextmanager
@@ -232,7 +245,9 @@ def keep_connections() -> None:
     NOTE: Dagster 1.13's SQLite storages make a new SQLAlchemy engine, open a connection, and
     close and dispose both for every event and every query (`SqliteEventLogStorage._connect`,
     `SqliteRunStorage.connect`), and closing a file's last connection checkpoints its
-    write-ahead log: about 360 times per monthly run. Kept, the sample's months end 2–3 s
+    write-ahead log: about 360 times per monthly run. It also asks the index whether a table
+    exists, with an engine of its own, at every asset and check event
+    (`SqliteEventLogStorage.has_table`): here once per table. Kept, the sample's months end 2–3 s
     sooner (docs/performance.md). Each use is still one transaction, committed as before. A
     run's event-log file is closed when its run ends (`release_run_connection`); the index and
     the run list when the process exits. A shim on the pinned Dagster, installed only by
@@ -244,6 +259,7 @@ def keep_connections() -> None:
     from dagster._core.storage.runs.sqlite.sqlite_run_storage import SqliteRunStorage
 
     replaced = ((SqliteEventLogStorage, "_connect", _kept_event_log_connection),
+                (SqliteEventLogStorage, "has_table", _known_table),
                 (SqliteRunStorage, "connect", _kept_run_storage_connection))
     for cls, name, _kept in replaced:
         if name not in cls.__dict__:
@@ -252,7 +268,7 @@ def keep_connections() -> None:
     installed = False
     for cls, name, kept in replaced:
         if cls.__dict__[name] is not kept:
-            DAGSTERS_OWN[cls.__name__] = cls.__dict__[name]
+            DAGSTERS_OWN[f"{cls.__name__}.{name}"] = cls.__dict__[name]
             setattr(cls, name, kept)
             installed = True
     if installed:
