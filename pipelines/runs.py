@@ -279,12 +279,13 @@ def release_run_connection(instance, run_id: str) -> None:
     """Close the kept connection to the event-log file of a finished run (`keep_connections`):
     its write-ahead log is checkpointed into the file, and no file stays open per past run."""
     storage = instance.event_log_storage
-    engines = storage.__dict__.get(_ENGINES, {})
-    if hasattr(storage, "conn_string_for_shard"):
-        with _ENGINES_LOCK:
-            engine = engines.pop(storage.conn_string_for_shard(run_id), None)
-        if engine is not None:
-            engine.dispose()
+    engines = storage.__dict__.get(_ENGINES)
+    if not engines:  # NOTE: not a SQLite event log, or not shimmed
+        return
+    with _ENGINES_LOCK:
+        engine = engines.pop(storage.conn_string_for_shard(run_id), None)
+    if engine is not None:
+        engine.dispose()
 
 
 def execute(defs, instance, job_name: str, *, partition: str | None = None,

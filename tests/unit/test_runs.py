@@ -252,3 +252,12 @@ def test_dagsters_own_storages_still_open_a_connection_per_use(tmp_path):
                 assert own_has_table(instance.event_log_storage, "asset_check_executions")
 
         assert _connections_by_file(use_each_twice) == {"index.db": 4, "runs.db": 2}
+
+
+def test_keeping_connections_stops_when_dagster_no_longer_has_what_it_replaces(monkeypatch):
+    from dagster._core.storage.runs.sqlite.sqlite_run_storage import SqliteRunStorage
+
+    runs.keep_connections()
+    monkeypatch.delattr(SqliteRunStorage, "connect")
+    with pytest.raises(RuntimeError, match="SqliteRunStorage.connect is gone"):
+        runs.keep_connections()
