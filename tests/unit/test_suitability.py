@@ -266,9 +266,12 @@ def test_count_received_rows() -> None:
         (MONTH, "plate", "A1", 2),
         (MONTH, "plate", "ZZ", 1),
     ]
-    two_months = pl.DataFrame({"team_code": ["A1", "A1", "A1"],
-                               "source_file": ["2025-04.csv", f"{MONTH}.parquet", "2025-04.csv"]})
+    two_months = pl.DataFrame({"team_code": ["A1", "A1", "A1", "B2", "A1"],
+                               "source_file": ["2025-04.csv", f"{MONTH}.parquet", "2025-04.csv",
+                                               "2025-04.csv", "2025-04.parquet"]})
+    # NOTE: two files of one month (a .csv and a .parquet) count as that month's.
     assert count_received_rows(two_months, query_type="person").rows() == [
         (MONTH, "person", "A1", 1),
-        ("2025-04", "person", "A1", 2),
+        ("2025-04", "person", "A1", 3),
+        ("2025-04", "person", "B2", 1),
     ]
