@@ -367,7 +367,9 @@ def _duckdb_connect_args() -> dict[str, Any]:
             connection = AutocommitDuckDBDialect().connect(
                 database=DUCKDB_URL.split("///", 1)[1], config=dict(config))
             _DUCKDB.update(spill=spill, config=config, connection=connection)
-    return {"config": _DUCKDB["config"]}
+    # NOTE: a copy each time: the engine may add to the dict it is given, and the kept
+    # database's settings must stay as opened.
+    return {"config": dict(_DUCKDB["config"])}
 
 
 def install_duckdb_shims() -> None:
