@@ -181,7 +181,7 @@ def _person_histogram(linked: pl.LazyFrame, all_teams: str) -> pl.LazyFrame:
     whole_area = (
         per_team.group_by("query_type", "origin", "person_key")
         .agg(pl.col("query_count").sum())
-        .with_columns(team_code=pl.lit(all_teams))
+        .with_columns(team_code=pl.lit(all_teams, per_team.collect_schema()["team_code"]))
         .select(per_team.collect_schema().names())
     )
     return (pl.concat([per_team, whole_area])
@@ -192,6 +192,7 @@ def _person_histogram(linked: pl.LazyFrame, all_teams: str) -> pl.LazyFrame:
 def _merge_person_histograms(histograms: list[pl.DataFrame]) -> pl.DataFrame:
     return (
         pl.concat(histograms)
+        .with_columns(pl.col(_KEYS).cast(pl.String))
         .group_by(*_KEYS, "query_count")
         .agg(pl.col("person_count").sum())
         .with_columns(pl.col("query_count").cast(pl.Int64))
@@ -341,20 +342,24 @@ def count_repeat_histograms(
     """:func:`count_persons_by_query_count` and :func:`count_proco_histogram` of the same
     queries, each bucket of persons read once for both (the same tables as the two apart)."""
     buckets = count_person_buckets(queries) if buckets is None else buckets
-    rows = _person_rows(queries)
+    # NOTE: the rows read once, their text as categorical codes (at 50M person queries 73M
+    # rows in 2.1 GB), and each bucket cut from them in memory: reading the files again for
+    # each of five buckets took 2.1 s a bucket. The histograms are grouped on the codes and
+    # turned back into text once merged.
+    rows = _person_rows(queries).with_columns(pl.col(pl.String).cast(pl.Categorical)).collect()
     persons, proco = [], []
     for bucket in range(buckets):
-        # NOTE: the bucket's rows read once, and both histograms from them side by side: at
-        # 50M person queries (five buckets) the repeat-check table 40.5 / 41.4 → 32.5 / 34.9 s,
-        # peak 2.0 → 2.5 GB (docs/performance.md).
-        part = rows.filter(pl.col("person_key") % buckets == bucket).collect().lazy()
+        # NOTE: both histograms from the bucket's rows side by side: at 50M person queries
+        # (five buckets) the repeat-check table 40.5 / 41.4 → 32.5 / 34.9 s, peak 2.0 → 2.5 GB
+        # (docs/performance.md).
+        part = rows.filter(pl.col("person_key") % buckets == bucket).lazy()
         person_histogram, proco_histogram = pl.collect_all([
             _person_histogram(_linked(part).select(*_KEYS, "person_key"), all_teams),
             _proco_histogram(part),
         ])
         persons.append(person_histogram)
         proco.append(proco_histogram)
-        # NOTE: freed before the next bucket is read, so that one bucket is held at a time.
+        # NOTE: freed before the next bucket is cut, so that one bucket is held at a time.
         del part
     return _merge_person_histograms(persons), _merge_proco_histograms(proco)
 
@@ -377,6 +382,7 @@ def _proco_histogram(rows: pl.LazyFrame) -> pl.LazyFrame:
 def _merge_proco_histograms(histograms: list[pl.DataFrame]) -> pl.DataFrame:
     return (
         pl.concat(histograms)
+        .with_columns(pl.col(_KEYS).cast(pl.String))
         .group_by(*_KEYS, "proco_count")
         .agg(pl.col("query_count").sum())
         .sort(*_KEYS, "proco_count")
