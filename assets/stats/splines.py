@@ -37,16 +37,20 @@ def natural_spline_knots(
     boundary_knots: tuple[float, float] | None = None,
     *,
     intercept: bool = False,
+    counts: np.ndarray | Sequence[int] | None = None,
 ) -> tuple[np.ndarray, tuple[float, float]]:
     """Knots R's ``ns(x, df)`` chooses: interior knots at type-7 quantiles, boundary at the range.
 
     Returns ``(interior_knots, (lower, upper))``. Pass them to :func:`natural_spline_basis`
     to evaluate the same basis at other points (R's ``predict.ns``), e.g. at the distinct
     values of an aggregated data set. NaN values of ``x`` are ignored; interior knots use
-    only the values inside the boundary knots, as in R.
+    only the values inside the boundary knots, as in R. With `counts`, each value of ``x``
+    stands for that many observations (an aggregated data set): the knots are those of the
+    values repeated so, to the last bit (`quantiles_of_counts`).
     """
     x = np.asarray(x, dtype=float)
-    x_known = x[~np.isnan(x)]
+    known = ~np.isnan(x)
+    x_known = x[known]
     if x_known.size == 0:
         raise ValueError("x has no non-missing value")
     if boundary_knots is None:
@@ -58,16 +62,48 @@ def natural_spline_knots(
     interior_count = df - 1 - int(intercept)
     if interior_count < 0:
         raise ValueError(f"df must be at least {1 + int(intercept)}")
-    inside = x_known[(x_known >= lower) & (x_known <= upper)]
+    within = (x_known >= lower) & (x_known <= upper)
     # NOTE: R: quantile(x[!outside], seq(0, 1, length = nIknots + 2)[-c(1, nIknots + 2)]),
     # type 7 = numpy's "linear" method.
     probabilities = np.linspace(0.0, 1.0, interior_count + 2)[1:-1]
-    interior = (
-        np.quantile(inside, probabilities, method="linear")
-        if interior_count > 0
-        else np.empty(0)
-    )
+    if interior_count == 0:
+        interior = np.empty(0)
+    elif counts is None:
+        interior = np.quantile(x_known[within], probabilities, method="linear")
+    else:
+        interior = quantiles_of_counts(x_known[within], np.asarray(counts)[known][within],
+                                       probabilities)
     return interior, (lower, upper)
+
+
+def quantiles_of_counts(values: np.ndarray, counts: np.ndarray,
+                        probabilities: np.ndarray) -> np.ndarray:
+    """``np.quantile(np.repeat(values, counts), probabilities, method="linear")``, bit for bit,
+    without repeating: `values` (float) each seen `counts` (positive integer) times.
+
+    The order statistics around each virtual index (n − 1)·p are found in the cumulative
+    counts, and interpolated with numpy's own arithmetic (its ``_lerp``: from the lower value
+    below a weight of 0.5, from the upper one from 0.5 on).
+    """
+    order = np.argsort(values, kind="stable")
+    values = np.asarray(values, dtype=float)[order]
+    ends = np.cumsum(np.asarray(counts, dtype=np.int64)[order])
+    n = int(ends[-1]) if ends.size else 0
+    if n == 0:
+        raise ValueError("no observations")
+    probabilities = np.asarray(probabilities, dtype=float)
+    virtual = (n - 1) * probabilities
+    previous = np.floor(virtual)
+    last = virtual >= n - 1
+    below = np.where(last, n - 1, previous).astype(np.intp)
+    above = np.where(last, n - 1, previous + 1).astype(np.intp)
+    low = values[np.searchsorted(ends, below, side="right")]
+    high = values[np.searchsorted(ends, above, side="right")]
+    # NOTE: numpy takes the weight against the index it interpolates from, which is −1 (the
+    # last) at or beyond the end: there both values are the largest and the weight is moot.
+    gamma = virtual - np.where(last, -1.0, previous)
+    diff = high - low
+    return np.where(gamma >= 0.5, high - diff * (1 - gamma), low + diff * gamma)
 
 
 def natural_spline_basis(

@@ -8,8 +8,10 @@ from pathlib import Path
 
 import numpy as np
 import polars as pl
+import hypothesis.strategies as st
 import pytest
 import statsmodels.api as sm
+from hypothesis import given, settings
 from scipy.interpolate import BSpline
 
 from assets.schema import ORIGIN_CODES
@@ -20,7 +22,11 @@ from assets.stats.darkness import (
     count_veil_of_darkness_rows,
     fit_veil_of_darkness,
 )
-from assets.stats.splines import natural_spline_basis
+from assets.stats.splines import (
+    natural_spline_basis,
+    natural_spline_knots,
+    quantiles_of_counts,
+)
 from assets.stats.sun import tag_darkness
 
 VOD_CASE = Path(__file__).parents[1] / "data" / "vod_spline_case" / "vod_synthetic.csv"
@@ -105,6 +111,40 @@ def test_ns_keeps_missing_rows_missing() -> None:
 def test_ns_rejects_constant_x() -> None:
     with pytest.raises(ValueError):
         natural_spline_basis([5.0, 5.0, 5.0], df=3)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(st.tuples(st.sampled_from([0.0, 1.0, 2.5, 59.0, 300.0, 1439.0, -7.25, 1e-3, 1e6]),
+                       st.integers(1, 50)), min_size=1, max_size=9),
+    st.lists(st.floats(0.0, 1.0), min_size=1, max_size=6),
+)
+def test_quantiles_of_counts_are_numpys_quantiles_of_the_repeated_values(pairs, probabilities
+                                                                          ) -> None:
+    values = np.array([v for v, _ in pairs])
+    counts = np.array([c for _, c in pairs])
+    probabilities = np.array(probabilities)
+    repeated = np.random.default_rng(0).permutation(np.repeat(values, counts))
+    expected = np.quantile(repeated, probabilities, method="linear")
+    assert np.array_equal(quantiles_of_counts(values, counts, probabilities), expected)
+
+
+def test_quantiles_of_counts_interpolate_as_numpy_does_to_the_last_bit() -> None:
+    # numpy interpolates from the upper value at a weight of 0.5 or more: here a weight-0.5
+    # formula from the lower value would differ from np.quantile in the last bit.
+    values = np.array([-736.45, -162.91, -482.12, 598.85, 39.72, -292.46])
+    counts = np.array([3, 1, 2, 1, 1, 3])
+    probabilities = np.array([0.28, 0.485, 0.981])
+    expected = np.quantile(np.repeat(values, counts), probabilities, method="linear")
+    assert np.array_equal(quantiles_of_counts(values, counts, probabilities), expected)
+
+
+def test_knots_of_counted_minutes_are_the_knots_of_the_minutes() -> None:
+    minutes = np.random.default_rng(3).integers(900, 1300, 100_001).astype(float)
+    distinct, counts = np.unique(minutes, return_counts=True)
+    interior, boundary = natural_spline_knots(minutes, 6)
+    counted, counted_boundary = natural_spline_knots(distinct, 6, counts=counts)
+    assert np.array_equal(counted, interior) and counted_boundary == boundary
 
 
 # ---------------------------------------------------------------- the published VOD case
