@@ -199,7 +199,6 @@ def fit_veil_of_darkness(
                         spline_df=spline_df, fixed_effects=fixed_effects, level=level)
 
 
-
 def _fit_counted(
     counted: pl.DataFrame,
     *,
