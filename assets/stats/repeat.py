@@ -142,8 +142,8 @@ every month: at 50M person queries (about 83M query rows) five buckets took 54.5
 at 1.97 GB for the repeat checks and ProCo counts together, nine 65.4 s and 1.34 GB (the same
 tables; each bucket read once for both, `count_repeat_histograms`, five took 30–33 s and
 2.5 GB); below 20M rows one pass suffices (at 5M person queries, 8.3M rows, 9.9 → 7.2 s
-against eight buckets). `count_repeat_histograms` reads the rows once and cuts the buckets from
-them in memory (five buckets 28.9 → 17.3 s, peak 3.6 GB)."""
+against eight buckets). `count_repeat_histograms` groups a bucket's text as categorical codes
+(five buckets 28.9 → 18.7 s, peak 2.5 → 1.7 GB)."""
 
 
 def count_person_buckets(queries: pl.DataFrame | pl.LazyFrame) -> int:
@@ -343,24 +343,25 @@ def count_repeat_histograms(
     """:func:`count_persons_by_query_count` and :func:`count_proco_histogram` of the same
     queries, each bucket of persons read once for both (the same tables as the two apart)."""
     buckets = count_person_buckets(queries) if buckets is None else buckets
-    # NOTE: the rows read once, their text as categorical codes (at 50M person queries 73M
-    # rows in 2.1 GB), and each bucket cut from them in memory: reading the files again for
-    # each of five buckets took 2.1 s a bucket. The histograms are grouped on the codes and
-    # turned back into text once merged.
-    rows = _person_rows(queries).with_columns(pl.col(pl.String).cast(pl.Categorical)).collect()
+    # NOTE: the text as categorical codes, grouped on the codes and turned back into text once
+    # merged: at 50M person queries (five buckets) 28.9 → 18.7 s and a peak of 2.51 → 1.67 GB,
+    # the same tables. Holding all rows in memory once (2.1 GB) and cutting the buckets from
+    # them was 17.3 s, but peaked at 3.63 GB and grows with the months of history; a bucket
+    # read from the files stays about 20M rows.
+    rows = _person_rows(queries).with_columns(pl.col(pl.String).cast(pl.Categorical))
     persons, proco = [], []
     for bucket in range(buckets):
         # NOTE: both histograms from the bucket's rows side by side: at 50M person queries
         # (five buckets) the repeat-check table 40.5 / 41.4 → 32.5 / 34.9 s, peak 2.0 → 2.5 GB
         # (docs/performance.md).
-        part = rows.filter(pl.col("person_key") % buckets == bucket).lazy()
+        part = rows.filter(pl.col("person_key") % buckets == bucket).collect().lazy()
         person_histogram, proco_histogram = pl.collect_all([
             _person_histogram(_linked(part).select(*_KEYS, "person_key"), all_teams),
             _proco_histogram(part),
         ])
         persons.append(person_histogram)
         proco.append(proco_histogram)
-        # NOTE: freed before the next bucket is cut, so that one bucket is held at a time.
+        # NOTE: freed before the next bucket is read, so that one bucket is held at a time.
         del part
     return _merge_person_histograms(persons), _merge_proco_histograms(proco)
 
