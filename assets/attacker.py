@@ -884,6 +884,7 @@ def attack(tables: Mapping[str, pl.DataFrame], declarations: Declarations, rules
     binding: dict[int, set[int]] = {}
     lp_count = 0
     inconsistent = 0
+    unsolved = 0
     term_order = np.argsort(rel_position[rel], kind="stable")
     sorted_rel = rel_position[rel][term_order]
     comp_of_var = np.full(len(value), -1)
@@ -949,6 +950,7 @@ def attack(tables: Mapping[str, pl.DataFrame], declarations: Declarations, rules
         lp_count += outcome.programmes
     for vars_, rels, key in components:
         outcome = cache[key]
+        unsolved += outcome.unsolved
         if outcome.low is None:
             inconsistent += 1
             continue
@@ -1016,6 +1018,9 @@ def attack(tables: Mapping[str, pl.DataFrame], declarations: Declarations, rules
         "linear_programmes": lp_count,
         "components_reused": reused,
         "inconsistent_components": inconsistent,
+        # NOTE: a count without a bound reads as not pinned: a release is not judged safe
+        # while any is left (assets/release.py refuses it).
+        "unsolved_programmes": unsolved,
         "inexact_ratio_relations": int(sum(system.inexact.values())),
         "pinned": int(report.get_column("pinned").sum()),
         "seconds_relations": round(derived - started, 3),
@@ -1058,6 +1063,8 @@ class _Outcome:
     exact: np.ndarray | None
     binding: dict[int, np.ndarray]
     programmes: int
+    unsolved: int = 0
+    """Programmes of single counts that HiGHS left unsolved: their counts have no bound."""
 
 
 def _solve_component(matrix: sparse.csr_matrix, low: np.ndarray, high: np.ndarray,
@@ -1155,6 +1162,7 @@ def _solve_component(matrix: sparse.csr_matrix, low: np.ndarray, high: np.ndarra
     result_low, result_high = np.full(n, np.nan), np.full(n, np.nan)
     exact = np.zeros(n, dtype=bool)
     binding: dict[int, np.ndarray] = {}
+    unsolved = 0
     # NOTE: on a large component, the relations near a count often pin it already (a zero
     # margin, a small sum): a relaxation whose interval contains the true one, in milliseconds.
     local = _Neighbourhoods(matrix, low, high, lower, upper) if (
@@ -1183,6 +1191,7 @@ def _solve_component(matrix: sparse.csr_matrix, low: np.ndarray, high: np.ndarra
             solution = solver.solve(unit)
             if solution is None:
                 bounds[sign] = np.nan
+                unsolved += 1
                 continue
             bounds[sign] = solution.x[i]
             rows.append(solution.binding)
@@ -1199,7 +1208,7 @@ def _solve_component(matrix: sparse.csr_matrix, low: np.ndarray, high: np.ndarra
     result_low[witnessed], result_high[witnessed] = seen_low[witnessed], seen_high[witnessed]
     return _Outcome(result_low, result_high, exact, binding,
                     solver.programmes + sum(model.programmes for model in bulk)
-                    + (local.programmes if local else 0))
+                    + (local.programmes if local else 0), unsolved)
 
 
 def _solve_components(todo: Mapping[bytes, tuple]) -> dict[bytes, _Outcome]:

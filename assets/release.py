@@ -578,6 +578,11 @@ def control_release(truth: Mapping[str, pl.DataFrame], specs: Mapping[str, Discl
         if report.stats["inconsistent_components"]:
             raise StopcheckError("disclosure control: the attacker model found relations that "
                                  "contradict each other; a declaration is wrong")
+        if report.stats["unsolved_programmes"]:
+            raise StopcheckError(
+                f"disclosure control: the attacker model could not solve "
+                f"{report.stats['unsolved_programmes']} linear programme(s), so some suppressed "
+                "counts have no bounds; the release is not judged safe")
         if report.pinned.is_empty():
             break
         picks = _choose_complements(report, controlled, truth, specs, reference=rules.reference)
@@ -796,10 +801,12 @@ def recheck_published(folder: Path, threshold: int, *,
                         rules, public=truth, truth=truth,
                         structural=structural_zeros(truth, themes), cache=cache)
         audit = {f"attacker_{k}": v for k, v in report.stats.items()}
-        if report.stats["pinned"] or report.stats["inconsistent_components"]:
+        if (report.stats["pinned"] or report.stats["inconsistent_components"]
+                or report.stats["unsolved_programmes"]):
             violations["attacker"] = (
                 f"{report.stats['pinned']} suppressed counts are pinned by the relations of the "
-                f"whole release ({report.stats['inconsistent_components']} inconsistent components)")
+                f"whole release ({report.stats['inconsistent_components']} inconsistent "
+                f"components, {report.stats['unsolved_programmes']} unsolved programmes)")
     return {"passed": not violations,
             "metadata": {"tables_checked": len(tables),
                          "tables_failing": sum(k.endswith(".csv") for k in violations),

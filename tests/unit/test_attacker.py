@@ -511,6 +511,43 @@ REUSED_WITNESSES = (
     0.2)
 
 
+def test_a_count_whose_programme_stays_unsolved_refuses_the_release() -> None:
+    # A count without bounds reads as not pinned: when HiGHS solves none of the single counts'
+    # programmes, the attacker says how many were left and the release is refused.
+    import assets.attacker as attacker
+    from assets.frames import StopcheckError
+
+    truth = _team(CELLS)
+    solve = attacker._ComponentSolver.solve
+
+    def unsolved(self, objective, lower=None, upper=None):
+        if not self.bulk and np.count_nonzero(objective) == 1:
+            return None
+        return solve(self, objective, lower, upper)
+
+    def judged() -> dict:
+        return attack({TEAM: _old_way(truth, SPECS[TEAM])},
+                      declare_relations({TEAM: truth}, reference="NL"),
+                      Rules(threshold=10, significant_digits=3), public={TEAM: truth},
+                      truth={TEAM: truth}).stats
+
+    with mock.patch.object(attacker._ComponentSolver, "solve", unsolved):
+        assert judged()["unsolved_programmes"] > 0
+    assert judged()["unsolved_programmes"] == 0
+
+    # The release's control loop refuses when its judge reports one.
+    import assets.release as release
+
+    def one_unsolved(*args, **kwargs):
+        report = attack(*args, **kwargs)
+        report.stats["unsolved_programmes"] = 1
+        return report
+
+    with mock.patch.object(release, "attack", one_unsolved), \
+            pytest.raises(StopcheckError, match="could not solve 1 linear programme"):
+        release_tables({TEAM: truth}, threshold=10, round_to=None)
+
+
 def _controlled_grid(grid):
     """A full table and a theme within it from `grid`, controlled by `control_release`."""
     teams, origins, two_margins, periods, counts, share = grid
