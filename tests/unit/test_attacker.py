@@ -511,7 +511,7 @@ REUSED_WITNESSES = (
     0.2)
 
 
-def test_a_count_whose_programme_stays_unsolved_refuses_the_release() -> None:
+def test_a_count_whose_programme_stays_unsolved_refuses_the_release(tmp_path) -> None:
     # A count without bounds reads as not pinned: when HiGHS solves none of the single counts'
     # programmes, the attacker says how many were left and the release is refused.
     import assets.attacker as attacker
@@ -546,6 +546,14 @@ def test_a_count_whose_programme_stays_unsolved_refuses_the_release() -> None:
     with mock.patch.object(release, "attack", one_unsolved), \
             pytest.raises(StopcheckError, match="could not solve 1 linear programme"):
         release_tables({TEAM: truth}, threshold=10, round_to=None)
+    # And the re-read of publication/ fails when its judge reports one.
+    released = release_tables({TEAM: truth}, threshold=10, round_to=None)
+    write_release(tmp_path, released, {})
+    assert release.recheck_published(tmp_path, 10, released=released)["passed"]
+    with mock.patch.object(release, "attack", one_unsolved):
+        check = release.recheck_published(tmp_path, 10, released=released)
+    assert not check["passed"]
+    assert "1 unsolved programmes" in check["metadata"]["attacker"]
 
 
 def _controlled_grid(grid):
