@@ -91,7 +91,8 @@ def count_cross_products(
     pl.DataFrame
         Columns ``*keys, *strata, *(s + "_2" for s in strata), cross`` (Float64), sorted. The
         diagonal (same stratum twice) is never below zero; a pair appears when a cluster is
-        counted in both strata or, with pools, when both strata have counts in one pool.
+        counted in both strata or, with pools, when both strata have counts in one pool. A null
+        key or stratum is one more value (persons without CBS attributes have a null origin).
     """
     keys, strata = list(keys), list(strata)
     second = [s + SECOND_SUFFIX for s in strata]
@@ -101,44 +102,52 @@ def count_cross_products(
     # are whole numbers (exact sums in any order); a sum of fractions is taken over sorted
     # terms, because group_by hands rows over in no fixed order and the same inputs must give
     # byte-identical outputs.
-    # NOTE: collected once: the single-stratum sums, the self-join and the pool totals all
-    # start from it (as a lazy plan each would group the persons again).
+    # NOTE: collected once: the numbering, the self-join and the pool totals all start from
+    # it (as a lazy plan each would group the persons again).
     schema = frame.collect_schema()
     by_cluster = [*keys, *strata, *outside, cluster]
     # NOTE: with `summed` the rows go on as they are (the team table's call at 5M queries
     # saves 1.1 of its 3.3 s); the sums below are of whole numbers, exact in any row order.
     rows = (frame.lazy().select(*by_cluster, count) if summed
             else frame.lazy().group_by(by_cluster).agg(pl.col(count).sum()))
-    per_cluster = (
-        rows.select(*by_cluster, pl.col(count).cast(pl.Float64).alias("_n"))
-        .with_columns(_clusters=pl.len().over([*keys, cluster]))
-        .collect()
-        .lazy()
+    per_cluster = rows.select(*by_cluster, pl.col(count).cast(pl.Float64).alias("_n")).collect()
+    # NOTE: the keys and the strata each numbered by one integer (`number_combinations`): the
+    # self-join and the group-bys below then hash two or three integers instead of up to ten
+    # columns, and every row joins (a null is a value like any other), so no window has to
+    # find the clusters counted in one stratum only first: the team tables' call at 5M queries
+    # 3.1–3.3 → 2.5 s, at 50M 11.2–11.9 → 8.4 s (docs/performance.md).
+    per_cluster = per_cluster.with_columns(
+        _key=number_combinations(per_cluster, keys),
+        _stratum=number_combinations(per_cluster, strata),
     )
+    key_names = per_cluster.group_by("_key").agg(pl.col(keys).first()).lazy()
+    stratum_names = per_cluster.group_by("_stratum").agg(
+        *(pl.col(s).first() for s in strata), _rows=pl.len()).drop("_rows").lazy()
+    per_cluster = per_cluster.lazy()
+    numbered = per_cluster.select("_key", cluster, "_stratum", "_n")
     renamed = {s: s2 for s, s2 in zip(strata, second)}
+    raw = (
+        numbered.join(numbered.rename({"_stratum": "_stratum_2", "_n": "_n2"}),
+                      on=["_key", cluster])
+        .group_by("_key", "_stratum", "_stratum_2")
+        .agg((pl.col("_n") * pl.col("_n2")).sum().alias("_raw"))
+        .join(key_names, on="_key")
+        .join(stratum_names, on="_stratum")
+        .join(stratum_names.rename(renamed | {"_stratum": "_stratum_2"}), on="_stratum_2")
+        .select(*keys, *strata, *second, "_raw")
+    )
     is_diagonal = pl.all_horizontal([pl.col(s) == pl.col(s2) for s, s2 in zip(strata, second)]
                                     or [pl.lit(True)])
-    # NOTE: clusters in one stratum only give diagonal terms; the self-join, which also finds
-    # pairs of strata, is kept to clusters counted in several (an age band changes at New
-    # Year; people are queried in several quarters).
-    single = per_cluster.filter(pl.col("_clusters") == 1)
-    spread = per_cluster.filter(pl.col("_clusters") > 1).drop(outside, "_clusters")
-    raw = pl.concat([
-        single.group_by([*keys, *strata]).agg((pl.col("_n") ** 2).sum().alias("_raw"))
-        .with_columns(pl.col(s).alias(s2) for s, s2 in zip(strata, second))
-        .select(*keys, *strata, *second, "_raw"),
-        spread.join(spread.rename(renamed | {"_n": "_n2"}), on=[*keys, cluster])
-        .group_by([*keys, *strata, *second])
-        .agg((pl.col("_n") * pl.col("_n2")).sum().alias("_raw"))
-        .select(*keys, *strata, *second, "_raw"),
-    ]).group_by([*keys, *strata, *second]).agg(pl.col("_raw").sum())
     if pool_sizes is None:
         cross = raw.with_columns(pl.col("_raw").alias(CROSS_COLUMN))
     else:
         shared = [c for c in pools if c in strata]
         totals = (
-            per_cluster.group_by([*keys, *strata, *outside])
+            per_cluster.group_by("_key", "_stratum", *outside)
             .agg(pl.col("_n").sum().alias("_a"))
+            .join(key_names, on="_key")
+            .join(stratum_names, on="_stratum")
+            .drop("_key", "_stratum")
             # NOTE: the pools in the frame's types (categorical codes from PersonUnits).
             .join(pool_sizes.lazy().with_columns(pl.col(c).cast(schema[c]) for c in pools),
                   on=pools, how="inner")
@@ -170,6 +179,34 @@ def count_cross_products(
         .collect()
         .sort([*keys, *strata, *second])
     )
+
+
+def number_combinations(frame: pl.DataFrame, columns: Sequence[str]) -> pl.Expr:
+    """A UInt64 that is equal for two rows of `frame` exactly where their `columns` are equal
+    (a null equal to a null): each column's integer code, packed in mixed radix.
+
+    Categorical columns give their codes; other columns, and all of them when those codes do
+    not fit in 64 bits together (a process that has seen many categories), their dense ranks.
+    """
+    def packed(codes: list[pl.Expr]) -> tuple[pl.Expr, int]:
+        tops = frame.select(code.max() for code in codes).row(0) if codes else ()
+        expression, size = pl.lit(0, pl.UInt64), 1
+        for code, top in zip(codes, tops, strict=True):
+            radix = (top if top is not None else 0) + 2
+            # NOTE: a null takes the code after the largest.
+            expression = expression * radix + code.cast(pl.UInt64).fill_null(radix - 1)
+            size *= radix
+        return expression, size
+
+    physical = [pl.col(c).to_physical() for c in columns]
+    categorical = [isinstance(frame.schema[c], pl.Categorical | pl.Enum) for c in columns]
+    expression, size = packed([code if keep else code.rank("dense")
+                               for code, keep in zip(physical, categorical, strict=True)])
+    if size > 2**64:
+        expression, size = packed([code.rank("dense") for code in physical])
+    if size > 2**64:
+        raise ValueError(f"{len(columns)} columns with too many combinations to number")
+    return expression
 
 
 def design_effect(count: object, sum_of_squares: object) -> np.ndarray:
