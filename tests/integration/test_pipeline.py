@@ -222,3 +222,16 @@ def test_the_count_models_alone_equal_those_beside_the_team_tables(pipeline_run,
     assert_frame_equal(pl.read_parquet(warehouse / "out_count_models.parquet"),
                        pl.read_parquet(pipeline_run.warehouse / "out_count_models.parquet"),
                        check_exact=True)
+
+
+def test_every_companion_names_the_fingerprint_of_the_landing_files(pipeline_run):
+    import json
+
+    from assets.provenance import fingerprint_files
+    from assets.publication import landing_files
+
+    expected = fingerprint_files(landing_files(pipeline_run.landing))
+    companions = sorted((pipeline_run.warehouse / "publication").glob("out_*.json"))
+    assert companions
+    for path in companions:
+        assert json.loads(path.read_text())["input_fingerprint"] == expected, path.name
