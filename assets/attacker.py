@@ -1064,7 +1064,8 @@ class _Outcome:
     binding: dict[int, np.ndarray]
     programmes: int
     unsolved: int = 0
-    """Programmes of single counts that HiGHS left unsolved: their counts have no bound."""
+    """Programmes HiGHS left unsolved for single counts that no feasible point certifies: those
+    counts have an end without a bound."""
 
 
 def _solve_component(matrix: sparse.csr_matrix, low: np.ndarray, high: np.ndarray,
@@ -1177,7 +1178,7 @@ def _solve_component(matrix: sparse.csr_matrix, low: np.ndarray, high: np.ndarra
                 exact[i] = True
                 result_low[i], result_high[i], binding[i] = outer
                 continue
-        bounds, rows = {}, []
+        bounds, rows, failed = {}, [], 0
         # NOTE: the largest value first: a suppressed count is small, so its maximum alone
         # usually certifies it, and then its minimum is not needed. An end a feasible point
         # already reaches at the variable's own bound needs no programme.
@@ -1191,7 +1192,7 @@ def _solve_component(matrix: sparse.csr_matrix, low: np.ndarray, high: np.ndarra
             solution = solver.solve(unit)
             if solution is None:
                 bounds[sign] = np.nan
-                unsolved += 1
+                failed += 1
                 continue
             bounds[sign] = solution.x[i]
             rows.append(solution.binding)
@@ -1201,6 +1202,9 @@ def _solve_component(matrix: sparse.csr_matrix, low: np.ndarray, high: np.ndarra
                 break
         if certified()[i]:
             continue
+        # NOTE: a programme left unsolved matters only for a count no feasible point certifies:
+        # its interval then has an unknown end (the release is refused, assets/release.py).
+        unsolved += failed
         exact[i] = True
         result_low[i], result_high[i] = bounds[1.0], bounds[-1.0]
         binding[i] = np.unique(np.concatenate(rows)) if rows else np.zeros(0, dtype=np.int64)

@@ -120,9 +120,14 @@ def count_cross_products(
         _key=number_combinations(per_cluster, keys),
         _stratum=number_combinations(per_cluster, strata),
     )
-    key_names = per_cluster.group_by("_key").agg(pl.col(keys).first()).lazy()
-    stratum_names = per_cluster.group_by("_stratum").agg(
-        *(pl.col(s).first() for s in strata), _rows=pl.len()).drop("_rows").lazy()
+
+    def names(number: str, columns: list[str]) -> pl.LazyFrame:
+        """One row per value of `number` with the columns it numbers (none: the number alone)."""
+        return (per_cluster.group_by(number)
+                .agg(*(pl.col(c).first() for c in columns), _rows=pl.len())
+                .drop("_rows").lazy())
+
+    key_names, stratum_names = names("_key", keys), names("_stratum", strata)
     per_cluster = per_cluster.lazy()
     numbered = per_cluster.select("_key", cluster, "_stratum", "_n")
     renamed = {s: s2 for s, s2 in zip(strata, second)}
