@@ -459,34 +459,90 @@ def _local_hour() -> pl.Expr:
     return pl.col("queried_at").dt.convert_time_zone(TIMEZONE).dt.hour()
 
 
-def _query_filters(theme: Theme) -> list[tuple[str, str, pl.Expr]]:
-    """(theme field, column, predicate) for each filter the theme sets, in a fixed order."""
-    filters: list[tuple[str, str, pl.Expr]] = []
-    for key, column in (("query_types", "query_type"), ("query_reasons", "query_reason")):
-        values = getattr(theme, key)
-        if values is not None:
-            filters.append((key, column, pl.col(column).is_in(list(values))))
-    if theme.months is not None:
+_FILTER_ORDER = ("query_types", "query_reasons", "months", "teams", "sexes", "age_bands", "hours")
+"""The order in which a theme's filters are applied and counted (`count_rows_by_theme_filter`)."""
+
+_FILTER_COLUMNS = {"query_types": "query_type", "query_reasons": "query_reason",
+                   "months": "month", "teams": "team_code", "sexes": "sex",
+                   "age_bands": "age_band", "hours": "queried_at"}
+
+ROW_FILTERS = ("query_reasons", "hours")
+"""A theme's filters on what the persons' cells do not keep (the query reason, the local hour);
+its other filters read columns the cells keep (`cell_filter`)."""
+
+
+def _filter_predicate(key: str, value: Any) -> pl.Expr:
+    """The predicate on query rows of one theme filter `key` with its `value`."""
+    if key == "months":
         # NOTE: "YYYY-MM" strings sort like the months they name. The `month` column is the
         # export month, which DESIGN.md §4 ties to queried_at in Europe/Amsterdam time.
-        month_expr = pl.col("month").is_between(
-            pl.lit(theme.months.first), pl.lit(theme.months.last), closed="both"
-        )
-        filters.append(("months", "month", month_expr))
-    if theme.teams is not None:
-        filters.append(("teams", "team_code", pl.col("team_code").is_in(list(theme.teams))))
-    for key, column in (("sexes", "sex"), ("age_bands", "age_band")):
-        values = getattr(theme, key)
-        if values is not None:
-            filters.append((key, column, pl.col(column).is_in(list(values))))
-    if theme.hours is not None:
-        start, end = theme.hours.start, theme.hours.end
+        return pl.col("month").is_between(pl.lit(value.first), pl.lit(value.last), closed="both")
+    if key == "hours":
         hour = _local_hour()
         # NOTE: the local clock, not UTC: "night" means the hours people live by, and the
         # UTC offset of Europe/Amsterdam changes with daylight saving time.
-        hour_expr = (hour >= start) & (hour < end) if start < end else (hour >= start) | (hour < end)
-        filters.append(("hours", "queried_at", hour_expr))
-    return filters
+        if value.start < value.end:
+            return (hour >= value.start) & (hour < value.end)
+        return (hour >= value.start) | (hour < value.end)
+    return pl.col(_FILTER_COLUMNS[key]).is_in(list(value))
+
+
+def _query_filters(theme: Theme) -> list[tuple[str, str, pl.Expr]]:
+    """(theme field, column, predicate) for each filter the theme sets, in a fixed order."""
+    return [(key, _FILTER_COLUMNS[key], _filter_predicate(key, getattr(theme, key)))
+            for key in _FILTER_ORDER if getattr(theme, key) is not None]
+
+
+def _flag_name(key: str, value: Any) -> str:
+    """The column of one row filter in the persons' cells (`row_filter_flags`)."""
+    if key == "hours":
+        return f"_hours_{value.start}_{value.end}"
+    return "_query_reasons_" + "_".join(value)
+
+
+def row_filter_flags(themes: Iterable[Theme]) -> dict[str, pl.Expr]:
+    """One boolean per distinct row filter (`ROW_FILTERS`) of `themes`, in order of first use:
+    column name → predicate on query rows, a null (no reason recorded) as False.
+
+    Grouped with the persons' cells as keys, they let every theme of a group be read from one
+    scan of the query rows (`cell_filter`)."""
+    flags: dict[str, pl.Expr] = {}
+    for theme in themes:
+        for key in ROW_FILTERS:
+            value = getattr(theme, key)
+            if value is not None:
+                flags.setdefault(_flag_name(key, value),
+                                 _filter_predicate(key, value).fill_null(False))
+    return flags
+
+
+def group_by_row_filters(themes: Iterable[Theme], most: int) -> list[tuple[Theme, ...]]:
+    """The themes in groups that need at most `most` row-filter flags each (`row_filter_flags`),
+    each theme in the first group it fits (a theme that needs more alone), in file order: every
+    group is read in one scan.
+
+    NOTE: each flag can double the persons' cells (one row per person, cell and flag value), so
+    the flags of one scan are few."""
+    groups: list[list[Theme]] = []
+    for theme in themes:
+        for group in groups:
+            if len(row_filter_flags([*group, theme])) <= most:
+                group.append(theme)
+                break
+        else:
+            groups.append([theme])
+    return [tuple(group) for group in groups]
+
+
+def cell_filter(theme: Theme) -> pl.Expr:
+    """The theme as a predicate on persons' cells grouped with `row_filter_flags` as keys: its
+    filters on the cells' own columns (query type, month, team, sex, age band) as in
+    `filter_queries`, its row filters as their flag columns. Cells with a null in a filtered
+    column never match, as query rows do not."""
+    predicates = [pl.col(_flag_name(key, value)) if key in ROW_FILTERS
+                  else _filter_predicate(key, value)
+                  for key in _FILTER_ORDER if (value := getattr(theme, key)) is not None]
+    return pl.all_horizontal(predicates)
 
 
 def _check_query_columns(theme: Theme, schema: pl.Schema) -> None:
@@ -532,6 +588,24 @@ def filter_queries(theme: Theme, queries: pl.LazyFrame) -> pl.LazyFrame:
     if not filters:
         return queries
     return queries.filter(pl.all_horizontal([predicate for _, _, predicate in filters]))
+
+
+def flag_queries(themes: Iterable[Theme], queries: pl.LazyFrame) -> pl.LazyFrame:
+    """The rows of a core query table that at least one of `themes` keeps, with a boolean
+    column per distinct row filter of theirs (`row_filter_flags`): what one scan for the
+    persons' cells of them all reads; `cell_filter` then picks each theme's cells. One row per
+    query kept, in the table's order.
+    """
+    themes = tuple(themes)
+    schema = queries.collect_schema()
+    for theme in themes:
+        _check_query_columns(theme, schema)
+    # NOTE: each row filter is evaluated once, into its flag, and the themes are read through
+    # their flags (at 50M queries, evaluating the themes' filters again cost 4.5 s). A row whose
+    # filtered column is null is kept by no theme that filters it: the null stays null in
+    # `any_horizontal` unless another theme keeps the row.
+    return queries.with_columns(**row_filter_flags(themes)).filter(
+        pl.any_horizontal([cell_filter(theme) for theme in themes]))
 
 
 def count_rows_by_theme_filter(theme: Theme, queries: pl.LazyFrame) -> pl.DataFrame:
@@ -632,17 +706,22 @@ def filter_population(theme: Theme, population: pl.DataFrame) -> pl.DataFrame:
 
 
 __all__ = [
+    "ROW_FILTERS",
     "THEMES_PATH",
     "THEMES_VERSION",
     "HourWindow",
     "MonthWindow",
     "Theme",
     "ThemeConfigError",
+    "cell_filter",
     "count_rows_by_theme_filter",
     "filter_population",
     "filter_queries",
+    "flag_queries",
+    "group_by_row_filters",
     "load_themes",
     "parse_themes",
+    "row_filter_flags",
     "theme_fingerprint",
     "validate_against_teams",
 ]

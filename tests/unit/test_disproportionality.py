@@ -242,3 +242,63 @@ def test_count_models_from_the_team_tables_cells_equal_the_models_from_the_rows(
     with pytest.raises(ValueError, match="other months"):
         compute_count_models(queries, panel.population, months=months[:6], settings=settings,
                              units=units)
+
+
+@pytest.mark.parametrize("most_flags", [1, 2], ids=["a scan per flag", "two flags a scan"])
+def test_themes_read_from_shared_cells_equal_each_theme_read_from_its_rows(monkeypatch,
+                                                                           most_flags):
+    # NOTE: compute_thematic_disproportionality groups the persons' cells of several themes in
+    # one scan, with their query reasons and hours as keys; every theme's table must be the
+    # one its own rows give, however the themes are grouped.
+    import assets.disproportionality as disproportionality
+    from assets.disproportionality import THEME_PERIOD_KINDS, compute_thematic_disproportionality
+    from assets.panels import PanelSpec, simulate_panel
+    from assets.schema import QUERY_REASONS
+    from assets.themes import (HourWindow, MonthWindow, Theme, filter_population,
+                               filter_queries, group_by_row_filters, row_filter_flags)
+
+    panel = simulate_panel(PanelSpec(seed=11, queries_per_year=20_000))
+    months = panel.spec.month_keys()
+    # the panel has no query reason: one from the row number, every seventh row none
+    reasons = pl.Series([None if i % 7 == 0 else QUERY_REASONS[i % len(QUERY_REASONS)]
+                         for i in range(panel.queries.height)], dtype=pl.String)
+    queries = panel.queries.with_columns(query_reason=reasons).lazy()
+    teams = tuple(sorted(panel.queries["team_code"].unique().to_list())[:3])
+
+    def theme(name: str, **filters) -> Theme:
+        return Theme(name=name, title=name, description=name, **filters)
+
+    themes = (
+        theme("traffic", query_reasons=("verkeer",)),
+        theme("young_men", sexes=("M",), age_bands=("15-24",)),
+        theme("night", hours=HourWindow(22, 6)),
+        theme("reports_by_day", query_reasons=("melding", "toezicht"), hours=HourWindow(7, 19)),
+        theme("some_teams", teams=teams, query_types=("person",)),
+        theme("summer", months=MonthWindow("2025-06", "2025-08")),
+        theme("outside", months=MonthWindow("2031-01", "2031-02")),
+        theme("night_traffic_men", query_reasons=("verkeer",), hours=HourWindow(22, 6),
+              sexes=("M",)),
+    )
+    monkeypatch.setattr(disproportionality, "THEME_ROW_FLAGS", most_flags)
+    groups = group_by_row_filters(themes, most_flags)
+    assert len(groups) == (4 if most_flags == 1 else 2)
+    assert max(len(row_filter_flags(group)) for group in groups) == 2
+
+    shared = compute_thematic_disproportionality(queries, panel.population, themes,
+                                                 months=months)
+    for one in themes:
+        window = [m for m in months if one.months is None
+                  or one.months.first <= m <= one.months.last]
+        rows = shared.filter(pl.col("theme") == one.name).drop("theme", "theme_fingerprint")
+        if not window:
+            assert rows.height == 0
+            continue
+        alone = compute_team_disproportionality(
+            filter_queries(one, queries), filter_population(one, panel.population),
+            months=window, period_kinds=THEME_PERIOD_KINDS)
+        if one.teams is not None:
+            alone = alone.filter(pl.col("team_code").is_in(list(one.teams)))
+        assert alone["query_count"].sum() > 0, one.name
+        assert_frame_equal(rows, alone, check_exact=True)
+    assert shared["theme"].unique(maintain_order=True).to_list() == [
+        t.name for t in themes if t.name != "outside"]

@@ -8,9 +8,11 @@ import re
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+import hypothesis.strategies as st
 import polars as pl
 import pytest
 import yaml
+from hypothesis import assume, given, settings
 
 from assets.schema import AGE_BANDS, QUERY_REASONS, SEXES
 from assets.paths import SAMPLE_THEMES_PATH
@@ -20,10 +22,14 @@ from assets.themes import (
     MonthWindow,
     Theme,
     ThemeConfigError,
+    cell_filter,
     count_rows_by_theme_filter,
     filter_population,
     filter_queries,
+    flag_queries,
+    group_by_row_filters,
     load_themes,
+    row_filter_flags,
     theme_fingerprint,
     validate_against_teams,
 )
@@ -539,3 +545,102 @@ def test_nesting_follows_the_filters() -> None:
     assert not is_within(summer, july)
     assert list_nested_themes([night, late, evening, traffic, summer, july]) == [
         ("july", "summer"), ("july", "traffic"), ("late", "night")]
+
+
+# ---------------------------------------------------------------------------------------------
+# Themes read from persons' cells grouped once (assets.disproportionality)
+
+
+def _kept_through_flags(theme: Theme, themes: list[Theme], rows: pl.LazyFrame) -> list[str]:
+    """The ids a theme keeps when read from the rows flagged for `themes`, its other filters
+    from categorical columns, as the persons' cells hold them."""
+    flagged = flag_queries(themes, rows).with_columns(
+        pl.col(pl.String).exclude("query_id").cast(pl.Categorical))
+    return _ids(flagged.filter(cell_filter(theme)))
+
+
+def test_shipped_themes_keep_the_same_rows_through_their_flags(
+    queries: pl.LazyFrame, shipped: dict[str, Theme]
+) -> None:
+    themes = list(shipped.values())
+    assert list(row_filter_flags(themes)) == ["_query_reasons_verkeer", "_hours_22_6"]
+    for theme in themes:
+        assert _kept_through_flags(theme, themes, queries) == _ids(filter_queries(theme, queries))
+
+
+_MONTH_KEYS = [f"2025-{m:02d}" for m in range(1, 13)]
+
+
+@st.composite
+def _themes(draw: st.DrawFn) -> Theme:
+    def subset(values: tuple[str, ...]) -> tuple[str, ...] | None:
+        kept = draw(st.none() | st.sets(st.sampled_from(values), min_size=1))
+        return None if kept is None else tuple(v for v in values if v in kept)
+
+    # NOTE: few clock hours, so that drawn themes share a start or an end of their windows.
+    hours = draw(st.none() | st.tuples(st.sampled_from((0, 6, 22)), st.sampled_from((2, 6, 19)))
+                 .filter(lambda pair: pair[0] != pair[1]))
+    months = draw(st.none() | st.tuples(st.sampled_from(_MONTH_KEYS),
+                                        st.sampled_from(_MONTH_KEYS)).map(sorted))
+    theme = Theme(
+        name="drawn", title="Drawn", description="Drawn.",
+        query_types=subset(("person", "plate")), query_reasons=subset(QUERY_REASONS),
+        sexes=subset(SEXES), age_bands=subset(AGE_BANDS),
+        hours=None if hours is None else HourWindow(*hours),
+        teams=subset(("AMS-C1", "AMS-C2", "AMS-W1")),
+        months=None if months is None else MonthWindow(*months),
+    )
+    assume(any(getattr(theme, key) is not None for key in
+               ("query_types", "query_reasons", "sexes", "age_bands", "hours", "teams", "months")))
+    return theme
+
+
+@st.composite
+def _query_rows(draw: st.DrawFn) -> pl.LazyFrame:
+    def maybe(values: tuple[str, ...]) -> st.SearchStrategy[str | None]:
+        return st.none() | st.sampled_from(values)
+
+    row = st.tuples(
+        st.sampled_from(("person", "plate")), st.sampled_from(_MONTH_KEYS),
+        st.datetimes(dt.datetime(2024, 12, 31), dt.datetime(2026, 1, 1)),
+        st.sampled_from(("AMS-C1", "AMS-C2", "AMS-W1")), maybe(QUERY_REASONS), maybe(SEXES),
+        maybe(AGE_BANDS))
+    rows = draw(st.lists(row, max_size=40))
+    return pl.DataFrame(
+        [(f"q{i}", kind, month, instant.replace(tzinfo=UTC), *rest)
+         for i, (kind, month, instant, *rest) in enumerate(rows)],
+        schema=_QUERY_SCHEMA, orient="row").lazy()
+
+
+@settings(max_examples=150, deadline=None)
+@given(theme=_themes(), others=st.lists(_themes(), max_size=3), rows=_query_rows())
+def test_a_theme_keeps_the_same_rows_through_flags_made_for_any_group_and_its_scan(
+    theme: Theme, others: list[Theme], rows: pl.LazyFrame
+) -> None:
+    themes = [*others, theme]
+    assert _kept_through_flags(theme, themes, rows) == _ids(filter_queries(theme, rows))
+    # the rows one scan for all of them reads: every row some theme keeps, in the rows' order
+    kept_by_some = set().union(*(_ids(filter_queries(one, rows)) for one in themes))
+    assert _ids(flag_queries(themes, rows)) == [row for row in _ids(rows) if row in kept_by_some]
+
+
+def test_themes_are_grouped_under_the_most_flags_in_file_order() -> None:
+    def theme(name: str, **filters) -> Theme:
+        return Theme(name=name, title=name, description=name, **filters)
+
+    traffic = theme("traffic", query_reasons=("verkeer",))
+    night = theme("night", hours=HourWindow(22, 6))
+    night_traffic = theme("night_traffic", query_reasons=("verkeer",), hours=HourWindow(22, 6),
+                          sexes=("M",))
+    reports = theme("reports", query_reasons=("melding",))
+    day = theme("day", hours=HourWindow(7, 19))
+    young = theme("young", age_bands=("15-24",))
+    themes = [traffic, night, night_traffic, reports, day, young]
+
+    groups = group_by_row_filters(themes, most=2)
+    assert [[t.name for t in group] for group in groups] == [
+        ["traffic", "night", "night_traffic", "young"], ["reports", "day"]]
+    assert all(len(row_filter_flags(group)) <= 2 for group in groups)
+    # one flag a scan: one group per distinct row filter, a theme with two alone
+    assert [[t.name for t in group] for group in group_by_row_filters(themes, most=1)] == [
+        ["traffic", "young"], ["night"], ["night_traffic"], ["reports"], ["day"]]
