@@ -13,6 +13,7 @@ from scipy import stats
 from assets.disproportionality import (
     AnalysisSettings,
     Period,
+    as_text,
     choose_population_year,
     compute_team_disproportionality,
     list_periods,
@@ -302,3 +303,22 @@ def test_themes_read_from_shared_cells_equal_each_theme_read_from_its_rows(monke
         assert_frame_equal(rows, alone, check_exact=True)
     assert shared["theme"].unique(maintain_order=True).to_list() == [
         t.name for t in themes if t.name != "outside"]
+
+
+def test_person_cells_grouped_month_by_month_lose_no_row_of_an_unlisted_month():
+    # NOTE: count_person_cells groups each listed month on its own; the rows of any other
+    # month are grouped too, so the cells never drop a row silently.
+    from assets.disproportionality import count_person_cells
+    from assets.panels import PanelSpec, simulate_panel
+
+    panel = simulate_panel(PanelSpec(seed=3, queries_per_year=5_000))
+    queries = panel.queries.lazy()
+    months = panel.spec.month_keys()
+    keys = ["query_type", "team_code", "residence_team", "origin", "sex", "age_band", "month",
+            "person_key"]
+    every = count_person_cells(queries, AnalysisSettings(), months=months)
+    assert every["query_count"].sum() == panel.queries.height
+    for listed in (months[:1], months[::-1], []):
+        cells = count_person_cells(queries, AnalysisSettings(), months=listed)
+        assert_frame_equal(as_text(cells).sort(keys, nulls_last=True),
+                           as_text(every).sort(keys, nulls_last=True), check_exact=True)
