@@ -328,8 +328,10 @@ def _cluster_robust_errors(
     position[keep] = np.arange(int(keep.sum()))
     rows = position[clusters["row"].to_numpy()]
     kept = rows >= 0
-    cluster_ids = clusters["cluster"].to_numpy()[kept]
-    _, cluster_index = np.unique(cluster_ids, return_inverse=True)
+    # NOTE: the clusters numbered in sorted order, as np.unique's inverse numbers them (so every
+    # sum runs in the same order), by polars' dense rank: 20M person keys 8.7–11.0 → 2.1 s.
+    cluster_index = (clusters["cluster"].filter(pl.Series(kept)).rank("dense").cast(pl.Int64)
+                     - 1).to_numpy()
     counts = clusters["count"].cast(pl.Float64).to_numpy()[kept]
     per_cluster = sparse.csr_matrix(
         (counts, (cluster_index, rows[kept])), shape=(int(cluster_index.max(initial=-1)) + 1, y.size))
