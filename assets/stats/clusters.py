@@ -123,9 +123,7 @@ def count_cross_products(
 
     def names(number: str, columns: list[str]) -> pl.LazyFrame:
         """One row per value of `number` with the columns it numbers (none: the number alone)."""
-        return (per_cluster.group_by(number)
-                .agg(*(pl.col(c).first() for c in columns), _rows=pl.len())
-                .drop("_rows").lazy())
+        return per_cluster.select(number, *columns).unique(subset=number).lazy()
 
     key_names, stratum_names = names("_key", keys), names("_stratum", strata)
     per_cluster = per_cluster.lazy()
