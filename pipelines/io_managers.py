@@ -3,6 +3,9 @@
 `<warehouse>/<asset>.parquet` for unpartitioned assets, `<warehouse>/<asset>/<month>.parquet`
 for monthly ones; zstd; written to a temporary file and renamed, so a killed run never leaves a
 partial file. Metadata is aggregate only: row count, column schema, settings and code version.
+
+The raw query months are handed on in memory to the step of the same run that loads them whole
+(`HANDED_ON`): written as always, but not read back.
 """
 
 from __future__ import annotations
@@ -17,6 +20,26 @@ import polars as pl
 from assets.atomic import write_parquet_atomic
 from assets.provenance import code_version
 from assets.paths import DEFAULT_WAREHOUSE, resolve_dir
+
+
+HANDED_ON = frozenset({"raw_person_queries", "raw_plate_queries"})
+"""Assets whose frame a later step of the same run (core_queries) loads whole: kept from the
+write to that load, so the month is not read back from the file just written (at 50M person
+queries 0.65 s a month; docs/performance.md)."""
+
+_handed_on: dict[Path, tuple[tuple[int, int, int], pl.DataFrame]] = {}
+"""Frames of `HANDED_ON` written in this process and not yet loaded, by path, with the identity
+of the file written (inode, size, modification time)."""
+
+
+def _identity(path: Path) -> tuple[int, int, int]:
+    stat = path.stat()
+    return stat.st_ino, stat.st_size, stat.st_mtime_ns
+
+
+def forget_handed_on() -> None:
+    """Drop the frames still held for a load (at the end of a run, whatever its outcome)."""
+    _handed_on.clear()
 
 
 @dataclass(frozen=True)
@@ -57,6 +80,8 @@ class ParquetIOManager(dg.ConfigurableIOManager):
             stamp["stopcheck:settings"] = json.dumps(settings.value, sort_keys=True)
         path = self._path(context.asset_key, partition)
         write_parquet_atomic(obj, path, stamp)
+        if context.asset_key.to_user_string() in HANDED_ON:
+            _handed_on[path] = (_identity(path), obj)
         context.add_output_metadata({
             "dagster/row_count": obj.height,
             "dagster/column_schema": dg.TableSchema(columns=[
@@ -83,6 +108,12 @@ class ParquetIOManager(dg.ConfigurableIOManager):
             raise FileNotFoundError(f"{key.to_user_string()}: no partition materialised yet")
         if context.dagster_type.typing_type is ParquetFiles:
             return ParquetFiles(tuple(paths))
+        if len(paths) == 1 and context.dagster_type.typing_type is pl.DataFrame:
+            kept = _handed_on.pop(paths[0], None)
+            # NOTE: only while the file is the one written with it: a file replaced since (by
+            # another process or run) has another inode, as every write is a rename.
+            if kept is not None and kept[0] == _identity(paths[0]):
+                return kept[1]
         lazy = pl.scan_parquet(paths)
         if context.dagster_type.typing_type is pl.LazyFrame:
             return lazy
