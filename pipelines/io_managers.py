@@ -110,8 +110,9 @@ class ParquetIOManager(dg.ConfigurableIOManager):
             return ParquetFiles(tuple(paths))
         if len(paths) == 1 and context.dagster_type.typing_type is pl.DataFrame:
             kept = _handed_on.pop(paths[0], None)
-            # NOTE: only while the file is the one written with it: a file replaced since (by
-            # another process or run) has another inode, as every write is a rename.
+            # NOTE: only while the file is the one written with it: every write is a rename, so
+            # a file replaced since (by another process or run) is a new file, which would have
+            # to match inode, size and modification time to the nanosecond.
             if kept is not None and kept[0] == _identity(paths[0]):
                 return kept[1]
         lazy = pl.scan_parquet(paths)
