@@ -16,6 +16,7 @@ from pathlib import Path
 
 import dagster as dg
 import polars as pl
+from pydantic import PrivateAttr
 
 from assets.atomic import write_parquet_atomic
 from assets.provenance import code_version
@@ -27,19 +28,9 @@ HANDED_ON = frozenset({"raw_person_queries", "raw_plate_queries"})
 write to that load, so the month is not read back from the file just written (at 50M person
 queries 0.65 s a month; docs/performance.md)."""
 
-_handed_on: dict[Path, tuple[tuple[int, int, int], pl.DataFrame]] = {}
-"""Frames of `HANDED_ON` written in this process and not yet loaded, by path, with the identity
-of the file written (inode, size, modification time)."""
-
-
 def _identity(path: Path) -> tuple[int, int, int]:
     stat = path.stat()
     return stat.st_ino, stat.st_size, stat.st_mtime_ns
-
-
-def forget_handed_on() -> None:
-    """Drop the frames still held for a load (at the end of a run, whatever its outcome)."""
-    _handed_on.clear()
 
 
 @dataclass(frozen=True)
@@ -58,6 +49,16 @@ class ParquetIOManager(dg.ConfigurableIOManager):
     annotation."""
 
     warehouse_dir: str = ""
+    _handed_on: dict[Path, tuple[tuple[int, int, int], pl.DataFrame]] = PrivateAttr(
+        default_factory=dict)
+    """Frames of `HANDED_ON` written in this run and not yet loaded, by path, with the identity
+    of the file written (inode, size, modification time). Dagster gives each run its own copy
+    of the IO manager, so a run never sees another's frames."""
+
+    def teardown_after_execution(self, context: dg.InitResourceContext) -> None:
+        # NOTE: frames no step took (a run whose raw check failed) go with the run, whatever
+        # keeps the run's objects alive after it.
+        self._handed_on.clear()
 
     @property
     def root(self) -> Path:
@@ -81,7 +82,7 @@ class ParquetIOManager(dg.ConfigurableIOManager):
         path = self._path(context.asset_key, partition)
         write_parquet_atomic(obj, path, stamp)
         if context.asset_key.to_user_string() in HANDED_ON:
-            _handed_on[path] = (_identity(path), obj)
+            self._handed_on[path] = (_identity(path), obj)
         context.add_output_metadata({
             "dagster/row_count": obj.height,
             "dagster/column_schema": dg.TableSchema(columns=[
@@ -109,7 +110,7 @@ class ParquetIOManager(dg.ConfigurableIOManager):
         if context.dagster_type.typing_type is ParquetFiles:
             return ParquetFiles(tuple(paths))
         if len(paths) == 1 and context.dagster_type.typing_type is pl.DataFrame:
-            kept = _handed_on.pop(paths[0], None)
+            kept = self._handed_on.pop(paths[0], None)
             # NOTE: only while the file is the one written with it: every write is a rename, so
             # a file replaced since (by another process or run) is a new file, which would have
             # to match inode, size and modification time to the nanosecond.

@@ -292,8 +292,6 @@ def execute(defs, instance, job_name: str, *, partition: str | None = None,
             config: dict | None = None, asset_selection: list | None = None,
             report: Report | None = None) -> list[StepFailure]:
     """Run one job in this process on `instance`; return its failed steps (empty: success)."""
-    from pipelines.io_managers import forget_handed_on
-
     write_run_event_logs_unsynced()
     keep_connections()
     job = defs.resolve_job_def(job_name)
@@ -308,7 +306,6 @@ def execute(defs, instance, job_name: str, *, partition: str | None = None,
     finally:
         _RUNS_HERE.discard(run_id)
         release_run_connection(instance, run_id)
-        forget_handed_on()
     failures = step_failures(result, job_name, partition)
     # NOTE: the run result holds every step's frames in reference cycles that Python rarely
     # collects; without this each month's frames stay resident (docs/performance.md, fix 1).
