@@ -28,6 +28,7 @@ HANDED_ON = frozenset({"raw_person_queries", "raw_plate_queries"})
 write to that load, so the month is not read back from the file just written (at 50M person
 queries 0.65 s a month; docs/performance.md)."""
 
+
 def _identity(path: Path) -> tuple[int, int, int]:
     stat = path.stat()
     return stat.st_ino, stat.st_size, stat.st_mtime_ns
