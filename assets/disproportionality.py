@@ -18,7 +18,7 @@ import polars as pl
 from assets.frames import ConfigError
 from assets.schema import ALL_TEAMS, ORIGINS, QUERY_TYPES, origin_group_expr
 from assets.stats.exact import fixed_point_sum
-from assets.stats.processors import available_processors
+from assets.stats.processors import side_by_side
 
 BENCHMARKS = ("team_residents", "area_residents", "resident_only")
 """Population benchmarks, METHODS.md §0: (a) residents of the team's area (default), (b)
@@ -137,9 +137,6 @@ THEME_ROW_FLAGS = 2
 """The most row filters of themes (`assets.themes.row_filter_flags`) grouped in one scan of the
 query rows. NOTE: at 5M queries two (the sample's traffic and night) make 1.24 times the cells
 of none (6.1M against 4.9M rows)."""
-THEMES_SIDE_BY_SIDE_CELLS = 10_000_000
-"""Up to this many persons' cells in a group of themes, `compute_thematic_disproportionality`
-computes two of its themes at a time (threads); above it one at a time, for memory."""
 
 
 def list_periods(months: list[str]) -> list[Period]:
@@ -652,15 +649,13 @@ def compute_thematic_disproportionality(
     for group in group_by_row_filters([t for t in themes if windows[t.name]], THEME_ROW_FLAGS):
         cells = count_person_cells(flag_queries(group, queries), settings, months=months,
                                    extra=tuple(row_filter_flags(group)))
-        # NOTE: the themes of a small group two at a time, in threads: one theme leaves part
-        # of two processors idle (its small polars and numpy steps wait on the interpreter
-        # lock), and each theme's table is the same wherever it was computed. At 5M queries
-        # (5.0M cells) the six themes 26.7–28.3 → 24.7–25.5 s for the same processor time; at
-        # 50M (30.3M cells) no gain and 0.8–1.7 GB more at the peak (docs/performance.md).
-        side_by_side = cells.height <= THEMES_SIDE_BY_SIDE_CELLS
+        # NOTE: the themes of a group two at a time on small cells (`side_by_side`): one theme
+        # leaves part of two processors idle (its small polars and numpy steps wait on the
+        # interpreter lock), and each theme's table is the same wherever it was computed. At 5M
+        # queries the six themes 26.7–28.3 → 24.7–25.5 s for the same processor time.
         one_theme = partial(_theme_table, cells=cells, queries=queries, population=population,
                             settings=settings)
-        with ThreadPoolExecutor(min(2, available_processors()) if side_by_side else 1) as pool:
+        with ThreadPoolExecutor(side_by_side(cells.height)) as pool:
             tables.update(zip([theme.name for theme in group],
                               pool.map(one_theme, group, [windows[t.name] for t in group])))
         del cells, one_theme

@@ -1,27 +1,20 @@
 """Statistics: out_ tables over all materialised months. Thin: each asset calls one pure function."""
 
-from concurrent.futures import ThreadPoolExecutor
-from functools import partial
-
 import dagster as dg
 import polars as pl
 
 from assets.disproportionality import (
     AnalysisSettings,
-    compute_count_models,
-    compute_team_disproportionality,
     compute_thematic_disproportionality,
-    count_person_units,
     origin_expr,
 )
 from assets.schema import ALL_TEAMS, ORIGIN_CODES
 from assets.stats.darkness import compute_veil_of_darkness
 from assets.stats.outcome import compute_outcome_test
-from assets.stats.processors import available_processors
 from assets.stats.repeat import compute_repeat_tables
 from assets.suitability import compute_data_suitability, count_received_rows
+from assets.team_tables import compute_team_tables
 from assets.themes import ThemeConfigError, load_themes, theme_fingerprint, validate_against_teams
-from assets.trends import compute_team_trends
 from assets.provenance import code_version
 from assets.privacy import withhold_values
 from assets.resources import LandingZone, ThemesFile
@@ -105,34 +98,15 @@ def out_team_tables(
     core_population: pl.DataFrame,
 ):
     """out_team_disproportionality, out_team_trends and out_count_models (any of them alone when
-    only it is selected) from one read of the persons' cells (`count_person_units`): all three
+    only it is selected) from one read of the persons' cells (`compute_team_tables`): all three
     group the same cells."""
     settings = config.settings()
     queries = all_queries(core_person_queries, core_plate_queries)
     months = months_of(queries)
-    selected = context.selected_output_names
-    # NOTE: the count models alone group the query rows themselves, in one group-by instead of
-    # the cells' several.
-    units = (count_person_units(queries, core_population, months=months, settings=settings)
-             if selected & {"out_team_disproportionality", "out_team_trends"} else None)
-    computations = {
-        "out_count_models": partial(compute_count_models, queries, core_population,
-                                    months=months, settings=settings, units=units),
-        "out_team_disproportionality": partial(compute_team_disproportionality, queries,
-                                               core_population, months=months,
-                                               settings=settings, units=units),
-        "out_team_trends": partial(compute_team_trends, queries, core_population, months=months,
-                                   settings=settings, units=units),
-    }
-    # NOTE: the three tables side by side in two threads: each alone leaves part of two
-    # processors idle (small polars and numpy steps wait on the interpreter lock), and each
-    # table is the same wherever it was computed. At 5M queries the three 9.9–13.1 → 8.1–8.7 s,
-    # at 50M 23.6 → 19.4 s, with 0.15 and 0.3 GB more at the peak (docs/performance.md).
-    with ThreadPoolExecutor(min(2, available_processors())) as pool:
-        futures = {name: pool.submit(compute) for name, compute in computations.items()
-                   if name in selected}
-        for name, future in futures.items():
-            yield stamped(future.result(), settings, months, name)
+    for name, table in compute_team_tables(queries, core_population, months=months,
+                                           settings=settings,
+                                           names=context.selected_output_names):
+        yield stamped(table, settings, months, name)
 
 
 @dg.asset

@@ -55,3 +55,39 @@ def test_the_time_outside_runs_counts_overlapping_runs_once(monkeypatch):
     runs = [run(10.0, 4.0), run(12.0, 4.0), run(20.0, 1.0), run(13.0, 1.0)]
     assert run_scale.seconds_in_runs(runs) == 7.0
     assert run_scale.seconds_in_runs([]) == 0.0
+
+
+def test_statistics_steps_benchmark_compares_a_revision_with_the_checkout(pipeline_run):
+    # The harness docs/performance.md uses for the team tables and the themes: the last commit
+    # against this checkout, alternated, outputs compared.
+    done = subprocess.run(
+        [sys.executable, str(REPO / "benchmarks" / "statistics_steps.py"),
+         "--warehouse", str(pipeline_run.warehouse), "--landing", str(pipeline_run.landing),
+         "--baseline-rev", "HEAD", "--rounds", "1"],
+        capture_output=True, text=True, cwd=REPO, timeout=600,
+    )
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    assert done.stdout.count("current / baseline (medians)") == 2
+    assert "'out_team_disproportionality': " in done.stdout
+    assert done.stdout.strip().splitlines()[-1] == "outputs identical"
+
+
+def test_statistics_steps_benchmark_names_a_table_that_differs(tmp_path, monkeypatch):
+    import importlib.util
+
+    import polars as pl
+
+    path = REPO / "benchmarks" / "statistics_steps.py"
+    spec = importlib.util.spec_from_file_location("statistics_steps", path)
+    steps = importlib.util.module_from_spec(spec)
+    monkeypatch.setitem(sys.modules, "statistics_steps", steps)
+    spec.loader.exec_module(steps)
+    first, other = tmp_path / "first", tmp_path / "other"
+    first.mkdir()
+    other.mkdir()
+    for folder, last in ((first, 0.1), (other, 0.1 + 1e-15)):
+        pl.DataFrame({"ratio": [1.0, last]}).write_parquet(folder / "out_a.parquet")
+        pl.DataFrame({"count": [1, 2]}).write_parquet(folder / "out_b.parquet")
+    assert steps._same_tables(first, other) == ["out_a"]
+    (other / "out_b.parquet").unlink()
+    assert steps._same_tables(first, other) == ["out_a", "out_b"]

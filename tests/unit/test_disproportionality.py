@@ -245,11 +245,11 @@ def test_count_models_from_the_team_tables_cells_equal_the_models_from_the_rows(
                              units=units)
 
 
-@pytest.mark.parametrize(("most_flags", "side_by_side_cells"), [(1, 10**9), (2, 0)],
+@pytest.mark.parametrize(("most_flags", "threads"), [(1, 2), (2, 1)],
                          ids=["a scan per flag, two themes at a time",
                               "two flags a scan, one theme at a time"])
 def test_themes_read_from_shared_cells_equal_each_theme_read_from_its_rows(
-        monkeypatch, most_flags, side_by_side_cells):
+        monkeypatch, most_flags, threads):
     # NOTE: compute_thematic_disproportionality groups the persons' cells of several themes in
     # one scan, with their query reasons and hours as keys, and computes the themes of a small
     # group two at a time in threads; every theme's table must be the one its own rows give,
@@ -284,8 +284,7 @@ def test_themes_read_from_shared_cells_equal_each_theme_read_from_its_rows(
               sexes=("M",)),
     )
     monkeypatch.setattr(disproportionality, "THEME_ROW_FLAGS", most_flags)
-    monkeypatch.setattr(disproportionality, "available_processors", lambda: 2)
-    monkeypatch.setattr(disproportionality, "THEMES_SIDE_BY_SIDE_CELLS", side_by_side_cells)
+    monkeypatch.setattr(disproportionality, "side_by_side", lambda rows: threads)
     groups = group_by_row_filters(themes, most_flags)
     assert len(groups) == (4 if most_flags == 1 else 2)
     assert max(len(row_filter_flags(group)) for group in groups) == 2
