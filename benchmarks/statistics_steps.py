@@ -135,7 +135,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--steps", nargs="+", choices=STEPS, default=list(STEPS))
     parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args(argv)
-    landing = args.landing or args.warehouse.parent / "landing"
+    # NOTE: absolute: each version's process runs in its own tree.
+    warehouse = args.warehouse.resolve()
+    landing = (args.landing or warehouse.parent / "landing").resolve()
+    for folder in (warehouse, landing):
+        if not folder.is_dir():
+            raise SystemExit(f"not a folder: {folder} (see --help)")
     with tempfile.TemporaryDirectory(prefix="statistics_steps_") as scratch:
         scratch = Path(scratch)
         baseline = scratch / "baseline"
@@ -152,8 +157,7 @@ def main(argv: list[str] | None = None) -> int:
                 for version in VERSIONS:
                     out = scratch / f"{step}-{version}-{round_}"
                     out.mkdir()
-                    figures[version].append(_child(trees[version], args.warehouse, landing, step,
-                                                          out))
+                    figures[version].append(_child(trees[version], warehouse, landing, step, out))
                     reference = reference or out
                     differ = _same_tables(reference, out)
                     if differ:

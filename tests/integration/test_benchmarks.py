@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 import subprocess
 import sys
@@ -59,10 +60,12 @@ def test_the_time_outside_runs_counts_overlapping_runs_once(monkeypatch):
 
 def test_statistics_steps_benchmark_compares_a_revision_with_the_checkout(pipeline_run):
     # The harness docs/performance.md uses for the team tables and the themes: the last commit
-    # against this checkout, alternated, outputs compared.
+    # against this checkout, alternated, outputs compared. The folders are given relative to
+    # the working folder, which each version's process does not share.
     done = subprocess.run(
         [sys.executable, str(REPO / "benchmarks" / "statistics_steps.py"),
-         "--warehouse", str(pipeline_run.warehouse), "--landing", str(pipeline_run.landing),
+         "--warehouse", os.path.relpath(pipeline_run.warehouse, REPO),
+         "--landing", os.path.relpath(pipeline_run.landing, REPO),
          "--baseline-rev", "HEAD", "--rounds", "1"],
         capture_output=True, text=True, cwd=REPO, timeout=600,
     )
