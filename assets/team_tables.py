@@ -33,11 +33,12 @@ def compute_team_tables(
     """(name, table) for each team table in `names`, in the order of `TEAM_TABLE_NAMES`, each
     as soon as it and those before it are done: the arguments of `compute_team_disproportionality`
     for every one of them."""
-    names = [name for name in TEAM_TABLE_NAMES if name in set(names)]
+    wanted = set(names)
+    names = [name for name in TEAM_TABLE_NAMES if name in wanted]
     # NOTE: the count models alone group the query rows themselves, in one group-by instead of
     # the cells' several.
     units = (count_person_units(queries, population, months=months, settings=settings)
-             if {"out_team_disproportionality", "out_team_trends"} & set(names) else None)
+             if {"out_team_disproportionality", "out_team_trends"} & wanted else None)
     arguments = dict(months=months, settings=settings, units=units)
     computations = {
         "out_count_models": partial(compute_count_models, queries, population, **arguments),
