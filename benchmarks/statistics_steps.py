@@ -5,7 +5,8 @@ table, trends) and the themes (`compute_thematic_disproportionality`) take most 
 statistics job at every scale (docs/performance.md). This script times them as their assets
 compute them, on a warehouse that ``stopcheck run`` wrote, for two versions of the code:
 
-- ``baseline``: the tree of ``--baseline-rev`` (``git archive`` into a temporary folder);
+- ``baseline``: the tree of ``--baseline-rev`` (``git archive`` into a temporary folder), or
+  the folder ``--baseline-tree`` (one that holds the baseline's ``assets/``);
 - ``current``: this checkout.
 
 Each measurement runs in a fresh subprocess (its own imports, its own peak RSS), and the two
@@ -129,9 +130,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--landing", type=Path,
                         help="the landing zone the warehouse was made from, for its themes "
                              "(default: the folder landing/ beside the warehouse)")
-    parser.add_argument("--baseline-rev", default="HEAD",
-                        help="git revision of the baseline (default HEAD: uncommitted changes "
-                             "against the last commit)")
+    baseline_of = parser.add_mutually_exclusive_group()
+    baseline_of.add_argument("--baseline-rev", default="HEAD",
+                             help="git revision of the baseline (default HEAD: uncommitted "
+                                  "changes against the last commit)")
+    baseline_of.add_argument("--baseline-tree", type=Path,
+                             help="a folder holding the baseline's assets/ instead (no git)")
     parser.add_argument("--steps", nargs="+", choices=STEPS, default=list(STEPS))
     parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args(argv)
@@ -143,11 +147,14 @@ def main(argv: list[str] | None = None) -> int:
             raise SystemExit(f"not a folder: {folder} (see --help)")
     with tempfile.TemporaryDirectory(prefix="statistics_steps_") as scratch:
         scratch = Path(scratch)
-        baseline = scratch / "baseline"
-        baseline.mkdir()
-        archive = subprocess.run(["git", "archive", args.baseline_rev], cwd=REPO,
-                                 capture_output=True, check=True).stdout
-        subprocess.run(["tar", "-x", "-C", str(baseline)], input=archive, check=True)
+        if args.baseline_tree is not None:
+            baseline = args.baseline_tree.resolve()
+        else:
+            baseline = scratch / "baseline"
+            baseline.mkdir()
+            archive = subprocess.run(["git", "archive", args.baseline_rev], cwd=REPO,
+                                     capture_output=True, check=True).stdout
+            subprocess.run(["tar", "-x", "-C", str(baseline)], input=archive, check=True)
         trees = {"baseline": baseline, "current": REPO}
         failed = False
         for step in args.steps:

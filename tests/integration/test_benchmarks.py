@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
+import shutil
 import subprocess
 import sys
 
@@ -58,15 +59,19 @@ def test_the_time_outside_runs_counts_overlapping_runs_once(monkeypatch):
     assert run_scale.seconds_in_runs([]) == 0.0
 
 
-def test_statistics_steps_benchmark_compares_a_revision_with_the_checkout(pipeline_run):
-    # The harness docs/performance.md uses for the team tables and the themes: the last commit
-    # against this checkout, alternated, outputs compared. The folders are given relative to
-    # the working folder, which each version's process does not share.
+def test_statistics_steps_benchmark_compares_a_baseline_with_the_checkout(pipeline_run,
+                                                                         tmp_path):
+    # The harness docs/performance.md uses for the team tables and the themes: a baseline (here
+    # a copy of this checkout's assets/, so that no git is needed) against this checkout,
+    # alternated, outputs compared. The folders are given relative to the working folder,
+    # which each version's process does not share.
+    shutil.copytree(REPO / "assets", tmp_path / "baseline" / "assets",
+                    ignore=shutil.ignore_patterns("__pycache__"))
     done = subprocess.run(
         [sys.executable, str(REPO / "benchmarks" / "statistics_steps.py"),
          "--warehouse", os.path.relpath(pipeline_run.warehouse, REPO),
          "--landing", os.path.relpath(pipeline_run.landing, REPO),
-         "--baseline-rev", "HEAD", "--rounds", "1"],
+         "--baseline-tree", str(tmp_path / "baseline"), "--rounds", "1"],
         capture_output=True, text=True, cwd=REPO, timeout=600,
     )
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
