@@ -7,8 +7,8 @@ import os
 SIDE_BY_SIDE_ROWS = 15_000_000
 """The most rows of persons' cells that statistics sharing them read two at a time
 (`side_by_side`). NOTE: at 5M queries (the themes' cells 5.0M rows, the team tables' 9.1M) two
-at a time saved a tenth to a quarter of their time; at 50M (30.3M and 24.9M rows) no time that
-the whole run showed, and 0.8–1.4 GB more at its peak (docs/performance.md)."""
+at a time saved 9–15% of their time; at 50M (30.3M and 24.9M rows) no time that the whole run
+showed, and 0.8–1.4 GB more at its peak (docs/performance.md)."""
 
 
 def available_processors() -> int:

@@ -13,6 +13,6 @@ from assets.stats import processors
 ])
 def test_two_threads_at_most_on_small_cells_and_one_on_large(monkeypatch, cpus, rows, threads):
     # NOTE: two statistics at once hold two sets of their intermediate frames: on the cells of
-    # 50M queries that added up to 1.7 GB to the run's peak for no gain.
+    # 50M queries that added up to 1.4 GB to the run's peak for no gain.
     monkeypatch.setattr(processors, "available_processors", lambda: cpus)
     assert processors.side_by_side(rows) == threads
