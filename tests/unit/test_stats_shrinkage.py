@@ -14,12 +14,14 @@ from hypothesis import strategies as st
 from scipy import optimize, stats
 
 from assets.stats.shrinkage import (
+    ETA_GRID,
     SHRINKAGE_COLUMNS,
     bh_q_values,
     estimate_funnel_overdispersion,
     funnel_limits,
     missing_origin_bounds,
     shrink_ratios_within,
+    shrink_unit_likelihoods,
 )
 
 def _units(rng: np.random.Generator, true_log: np.ndarray, expected: np.ndarray,
@@ -107,6 +109,28 @@ def test_large_counts_agree_with_normal_normal_reml():
     b = tau2 / (tau2 + v)
     mu = np.sum(w * y) / np.sum(w)
     np.testing.assert_allclose(np.log(shrunk["shrunk_ratio"].to_numpy()), mu + b * (y - mu), atol=0.03)
+
+
+def test_posterior_quantiles_are_not_shifted_by_the_grid():
+    # Review finding (5 December 2026): the quantiles were read at the grid points, but the
+    # cumulative posterior mass of a point's cell is only reached at the cell's upper edge, so
+    # every shrunk ratio and bound came out half a grid step (0.0125 on the log scale) too low.
+    # Exactly normal likelihoods (sd 0.08, three grid steps; means off the grid points): the
+    # posterior at the returned tau-hat, mu integrated out under its flat prior, is normal.
+    rng = np.random.default_rng(1)
+    y, v = rng.normal(0.3, 0.3, 40), 0.08**2
+    median, low, high, mu_hat, tau = shrink_unit_likelihoods(
+        -((ETA_GRID[None, :] - y[:, None]) ** 2) / (2 * v))
+    b = tau**2 / (tau**2 + v)
+    mean = y.mean() + b * (y - y.mean())
+    sd = np.sqrt(b * v + (1 - b) ** 2 * (v + tau**2) / y.size)
+    z = stats.norm.ppf(0.975)
+    assert mu_hat == pytest.approx(y.mean(), abs=1e-4)
+    np.testing.assert_allclose(median, mean, atol=1e-3)
+    # NOTE: the grid's cells widen the posterior by their own variance, h**2 / 12: 0.0007 at
+    # each bound here, in opposite directions.
+    np.testing.assert_allclose(low, mean - z * sd, atol=2e-3)
+    np.testing.assert_allclose(high, mean + z * sd, atol=2e-3)
 
 
 def test_shrinkage_pulls_toward_the_mean_and_narrows():
