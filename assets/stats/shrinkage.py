@@ -59,7 +59,12 @@ def _conditional_log_likelihoods(
     x = ETA_GRID[:, None] + offset[None, :]
     # NOTE: the terms of every stratum at once, summed per unit: the same sums, in the same
     # order, as one unit at a time, without thousands of small array operations.
-    terms = -(count[None, :] * np.logaddexp(0.0, -x) + ref_count[None, :] * np.logaddexp(0.0, x))
+    # NOTE: log(1 + e^−x) and log(1 + e^x) from one logaddexp: numpy computes both as
+    # max(±x, 0) + log1p(exp(−|x|)), which is logaddexp(0, −|x|), so the sums are bit for bit
+    # the same with half the exponentials and logarithms.
+    softplus = np.logaddexp(0.0, -np.abs(x))
+    terms = -(count[None, :] * (softplus + np.maximum(-x, 0.0))
+              + ref_count[None, :] * (softplus + np.maximum(x, 0.0)))
     return np.array([terms[:, unit].sum(axis=1) / d
                      for unit, d in zip(units, design_effects, strict=True)])
 

@@ -16,6 +16,7 @@ from scipy import optimize, stats
 from assets.stats.shrinkage import (
     ETA_GRID,
     SHRINKAGE_COLUMNS,
+    _conditional_log_likelihoods,
     bh_q_values,
     estimate_funnel_overdispersion,
     funnel_limits,
@@ -131,6 +132,24 @@ def test_posterior_quantiles_are_not_shifted_by_the_grid():
     # each bound here, in opposite directions.
     np.testing.assert_allclose(low, mean - z * sd, atol=2e-3)
     np.testing.assert_allclose(high, mean + z * sd, atol=2e-3)
+
+
+def test_log_likelihoods_are_numpys_two_logaddexps_bit_for_bit():
+    # The conditional log-likelihoods take log(1 + e^-x) and log(1 + e^x) from one logaddexp
+    # (a quarter of the shrinkage's time): the published numbers must not move by a bit, at
+    # x = 0, at large |x| and in between. Fails if numpy computes logaddexp otherwise.
+    rng = np.random.default_rng(3)
+    offset = np.concatenate([[-ETA_GRID[240], -ETA_GRID[0], 40.0, -40.0, 700.0],
+                             rng.normal(0.0, 3.0, 200)])
+    count = rng.poisson(3.0, offset.size).astype(float)
+    ref_count = rng.poisson(30.0, offset.size).astype(float)
+    units = [slice(0, 5), slice(5, 105), slice(105, offset.size)]
+    deffs = [1.0, 1.7, 3.2]
+    x = ETA_GRID[:, None] + offset[None, :]
+    terms = -(count * np.logaddexp(0.0, -x) + ref_count * np.logaddexp(0.0, x))
+    expected = np.array([terms[:, u].sum(axis=1) / d for u, d in zip(units, deffs)])
+    got = _conditional_log_likelihoods(count, ref_count, offset, units, deffs)
+    assert np.array_equal(got, expected)
 
 
 def test_shrinkage_pulls_toward_the_mean_and_narrows():
