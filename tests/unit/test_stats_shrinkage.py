@@ -15,8 +15,11 @@ from scipy import optimize, stats
 
 from assets.stats.shrinkage import (
     ETA_GRID,
+    POSTERIOR_GRID,
     SHRINKAGE_COLUMNS,
     _conditional_log_likelihoods,
+    _GaussianFilter,
+    _with_midpoints,
     bh_q_values,
     estimate_funnel_overdispersion,
     funnel_limits,
@@ -127,17 +130,37 @@ def test_posterior_quantiles_are_not_shifted_by_the_grid():
     sd = np.sqrt(b * v + (1 - b) ** 2 * (v + tau**2) / y.size)
     z = stats.norm.ppf(0.975)
     assert mu_hat == pytest.approx(y.mean(), abs=1e-4)
-    np.testing.assert_allclose(median, mean, atol=1e-3)
-    # NOTE: the grid's cells widen the posterior by their own variance, h**2 / 12: 0.0007 at
-    # each bound here, in opposite directions.
-    np.testing.assert_allclose(low, mean - z * sd, atol=2e-3)
-    np.testing.assert_allclose(high, mean + z * sd, atol=2e-3)
+    np.testing.assert_allclose(median, mean, atol=1e-4)
+    # NOTE: the posterior grid's cells widen the posterior by their own variance, h**2 / 12:
+    # 0.0002 at each bound here, in opposite directions (0.0007 on cells of 0.025).
+    np.testing.assert_allclose(low, mean - z * sd, atol=5e-4)
+    np.testing.assert_allclose(high, mean + z * sd, atol=5e-4)
 
 
-def test_log_likelihoods_are_numpys_two_logaddexps_bit_for_bit():
-    # The conditional log-likelihoods take log(1 + e^-x) and log(1 + e^x) from one logaddexp
-    # (a quarter of the shrinkage's time): the published numbers must not move by a bit, at
-    # x = 0, at large |x| and in between. Fails if numpy computes logaddexp otherwise.
+def test_gaussian_filter_adds_tau_squared_to_the_variance_at_every_length():
+    # Each tau is convolved on a transform of its own length (`_GaussianFilter.many`): a normal
+    # density of sd 0.1 convolved with N(0, tau^2) is the normal of variance 0.01 + tau^2, for
+    # small and large tau alike (lengths from 484 to over 4,000 points).
+    sd = 0.1
+    row = stats.norm.pdf(ETA_GRID, 0.2, sd)[None, :]
+    taus = np.array([0.0, 0.01, 0.05, 0.3, 1.0, 4.0])
+    smoothed = _GaussianFilter(row, ETA_GRID[1] - ETA_GRID[0]).many(taus)
+    for tau, got in zip(taus, smoothed[:, 0, :], strict=True):
+        expected = stats.norm.pdf(ETA_GRID, 0.2, math.hypot(sd, tau))
+        np.testing.assert_allclose(got, expected, rtol=0, atol=1e-9 * expected.max())
+
+
+def test_midpoints_are_exact_for_quadratic_log_likelihoods():
+    rows = np.stack([-((ETA_GRID - 0.31) ** 2) / (2 * 0.004**2), 3 * ETA_GRID - ETA_GRID**2])
+    expected = np.stack([-((POSTERIOR_GRID - 0.31) ** 2) / (2 * 0.004**2),
+                         3 * POSTERIOR_GRID - POSTERIOR_GRID**2])
+    np.testing.assert_allclose(_with_midpoints(rows), expected, rtol=1e-12, atol=1e-6)
+
+
+def test_log_likelihoods_equal_the_binomial_definition():
+    # The conditional log-likelihoods take log(1 + e^-x) and log(1 + e^x) from one exponential
+    # and one logarithm (a quarter of the shrinkage's time): equal to numpy's logaddexp to
+    # within rounding, at x = 0, at large |x| and in between.
     rng = np.random.default_rng(3)
     offset = np.concatenate([[-ETA_GRID[240], -ETA_GRID[0], 40.0, -40.0, 700.0],
                              rng.normal(0.0, 3.0, 200)])
@@ -149,7 +172,7 @@ def test_log_likelihoods_are_numpys_two_logaddexps_bit_for_bit():
     terms = -(count * np.logaddexp(0.0, -x) + ref_count * np.logaddexp(0.0, x))
     expected = np.array([terms[:, u].sum(axis=1) / d for u, d in zip(units, deffs)])
     got = _conditional_log_likelihoods(count, ref_count, offset, units, deffs)
-    assert np.array_equal(got, expected)
+    np.testing.assert_allclose(got, expected, rtol=1e-13, atol=1e-10)
 
 
 def test_shrinkage_pulls_toward_the_mean_and_narrows():
