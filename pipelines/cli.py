@@ -269,7 +269,16 @@ def main(argv: list[str] | None = None) -> int:
     # return, so that a process calling main() again (tests) still collects between calls.
     atexit.unregister(gc.freeze)
     atexit.register(gc.freeze)
-    return args.func(args)
+    from assets.frames import ConfigError
+
+    try:
+        return args.func(args)
+    except ConfigError as error:
+        # NOTE: its message names files, settings and themes, never data: shown in full, as one
+        # line an operator can act on, not as a traceback (e.g. a suite file left out of a
+        # deployment stops the definitions, pipelines/definitions.py).
+        print(f"stopcheck {args.command}: {error}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -24,8 +24,10 @@ all_assets = [
 ]
 
 
-gx_checks = build_gx_asset_checks(all_assets, PROJECT_ROOT / "expectations")
-"""One blocking Great Expectations check per suite file in expectations/ (pipelines/gx.py)."""
+gx_checks = build_gx_asset_checks(all_assets, PROJECT_ROOT / "expectations",
+                                  required_prefixes=("raw_", "core_"))
+"""One blocking Great Expectations check per suite file in expectations/ (pipelines/gx.py); every
+raw_ and core_ asset must have one."""
 
 
 def build_definitions(landing_dir: str = "", warehouse_dir: str = "",

@@ -34,6 +34,7 @@ import pandas as pd
 import polars as pl
 import pyarrow as pa
 
+from assets.frames import ConfigError
 from assets.schema import TIMEZONE, month_bounds_utc
 from pipelines.io_managers import ParquetFiles
 
@@ -820,6 +821,7 @@ def build_gx_asset_checks(
     *,
     reference_parameters: Mapping[str, tuple[str, str]] = REFERENCE_PARAMETERS,
     check_name: str = CHECK_NAME,
+    required_prefixes: tuple[str, ...] = (),
 ) -> list[dg.AssetChecksDefinition]:
     """Build one blocking asset check per suite file whose stem names an asset.
 
@@ -839,6 +841,9 @@ def build_gx_asset_checks(
         extra input (``additional_ins``): by default ``team_codes`` from ``core_team_areas``.
     check_name
         Name of every check (checks are told apart by their asset).
+    required_prefixes
+        Assets whose name starts with one of these must have a suite: a missing one raises
+        `ConfigError`, naming the folder and the files, instead of leaving the asset unchecked.
 
     Returns
     -------
@@ -846,6 +851,16 @@ def build_gx_asset_checks(
         Sorted by asset key; partitioned assets get a check with the same partitions_def.
     """
     suite_paths = {path.stem: path for path in sorted(Path(expectations_dir).glob("*.json"))}
+    names = {key.to_python_identifier() for assets_def in assets_defs for key in assets_def.keys}
+    missing = sorted(name for name in names
+                     if name.startswith(required_prefixes) and name not in suite_paths)
+    if required_prefixes and missing:
+        # NOTE: a folder or a file left out of a deployment would otherwise build fewer checks,
+        # and the runs would go on without validating those assets, without a word.
+        raise ConfigError(f"{expectations_dir}: no Great Expectations suite for "
+                          f"{', '.join(f'{name}.json' for name in missing)}; every asset named "
+                          f"{' or '.join(f'{prefix}*' for prefix in required_prefixes)} is "
+                          "validated by its suite (DESIGN.md §2)")
     checks = []
     seen: set[dg.AssetKey] = set()
     for assets_def in assets_defs:

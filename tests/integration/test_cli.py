@@ -55,6 +55,21 @@ def test_a_command_freezes_what_it_leaves_only_as_the_process_exits(small_landin
     assert registered == [gc.freeze]
 
 
+def test_a_configuration_error_is_one_line_and_exit_2(monkeypatch, capsys):
+    from assets.frames import ConfigError
+    from pipelines import cli
+
+    def refuse(args):
+        raise ConfigError("/srv/stopcheck/expectations: no Great Expectations suite for "
+                          "core_quarantine.json")
+
+    monkeypatch.setattr(cli, "_cmd_check", refuse)
+    assert main(["check"]) == 2
+    err = capsys.readouterr().err
+    assert err == ("stopcheck check: /srv/stopcheck/expectations: no Great Expectations suite "
+                   "for core_quarantine.json\n")
+
+
 def test_run_stops_before_it_starts_on_a_blocking_finding(small_landing, tmp_path, env, capsys):
     broken = corpus.copy_landing(small_landing, tmp_path / "broken")
     corpus.timestamps_without_offset(broken, "plate", "2025-02")

@@ -11,6 +11,7 @@ import dagster as dg
 import polars as pl
 import pytest
 
+from assets.frames import ConfigError
 from assets.schema import (
     AGE_BANDS,
     ORIGINS,
@@ -666,6 +667,24 @@ def test_factory_builds_one_blocking_check_per_suite(suites_dir: Path) -> None:
         json.dumps({"name": "unchecked_asset", "expectations": []})
     )
     assert len(build_gx_asset_checks(assets, suites_dir, None)) == 3  # a file adds a check
+
+
+def test_factory_refuses_a_required_asset_without_a_suite(suites_dir: Path) -> None:
+    # A folder or file left out of a deployment must stop the definitions, not build fewer
+    # checks: core_person_queries has no suite in this folder.
+    assets = _toy_assets(_raw_person_queries())
+    with pytest.raises(ConfigError, match=r"no Great Expectations suite for core_person_queries"
+                       r"\.json; every asset named raw_\* or core_\*"):
+        build_gx_asset_checks(assets, suites_dir, None, required_prefixes=("raw_", "core_"))
+    with pytest.raises(ConfigError, match="core_person_queries.json, core_team_areas.json, "
+                       "raw_person_queries.json"):
+        build_gx_asset_checks(assets, suites_dir / "absent", None,
+                              required_prefixes=("raw_", "core_"))
+    # unchecked_asset has no suite and is not required.
+    (suites_dir / "core_person_queries.json").write_text(
+        json.dumps({"name": "core_person_queries", "expectations": []}))
+    assert len(build_gx_asset_checks(assets, suites_dir, None,
+                                     required_prefixes=("raw_", "core_"))) == 3
 
 
 def test_factory_targets_each_key_of_a_multi_asset(suites_dir: Path) -> None:
