@@ -854,7 +854,7 @@ def build_gx_asset_checks(
     names = {key.to_python_identifier() for assets_def in assets_defs for key in assets_def.keys}
     missing = sorted(name for name in names
                      if name.startswith(required_prefixes) and name not in suite_paths)
-    if required_prefixes and missing:
+    if missing:
         # NOTE: a folder or a file left out of a deployment would otherwise build fewer checks,
         # and the runs would go on without validating those assets, without a word.
         raise ConfigError(f"{expectations_dir}: no Great Expectations suite for "
