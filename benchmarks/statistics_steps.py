@@ -6,7 +6,8 @@ statistics job at every scale (docs/performance.md). This script times them as t
 compute them, on a warehouse that ``stopcheck run`` wrote, for two versions of the code:
 
 - ``baseline``: the tree of ``--baseline-rev`` (``git archive`` into a temporary folder), or
-  the folder ``--baseline-tree`` (one that holds the baseline's ``assets/``);
+  the folder ``--baseline-tree`` (one that holds the baseline's ``assets/``); for the team
+  tables it needs ``assets/team_tables.py`` (cf611d1 or later: the child's error says so);
 - ``current``: this checkout.
 
 Each measurement runs in a fresh subprocess (its own imports, its own peak RSS), and the two
@@ -64,12 +65,9 @@ def _measure(warehouse: Path, landing: Path, step: str, out: Path) -> dict:
         tables = {"out_thematic_disproportionality":
                   dp.compute_thematic_disproportionality(queries, population, themes, **args)}
     else:
-        try:
-            from assets.team_tables import compute_team_tables
-        except ImportError:  # NOTE: a revision from before it: the three one after the other.
-            tables = _team_tables_one_by_one(queries, population, **args)
-        else:
-            tables = dict(compute_team_tables(queries, population, **args))
+        from assets.team_tables import compute_team_tables
+
+        tables = dict(compute_team_tables(queries, population, **args))
     seconds = time.perf_counter() - started
     done = os.times()
     for name, table in tables.items():
@@ -78,20 +76,6 @@ def _measure(warehouse: Path, landing: Path, step: str, out: Path) -> dict:
             "cpu_seconds": (done.user - cpu.user) + (done.system - cpu.system),
             "peak_rss_gb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6,
             "rows": {name: table.height for name, table in tables.items()}}
-
-
-def _team_tables_one_by_one(queries, population, **args) -> dict:
-    """The team tables as out_team_tables computed them before `assets.team_tables`."""
-    from assets import disproportionality as dp
-    from assets.trends import compute_team_trends
-
-    units = dp.count_person_units(queries, population, **args)
-    return {
-        "out_count_models": dp.compute_count_models(queries, population, units=units, **args),
-        "out_team_disproportionality": dp.compute_team_disproportionality(
-            queries, population, units=units, **args),
-        "out_team_trends": compute_team_trends(queries, population, units=units, **args),
-    }
 
 
 def _child(tree: Path, warehouse: Path, landing: Path, step: str, out: Path) -> dict:
