@@ -80,7 +80,13 @@ def _measure(warehouse: Path, landing: Path, step: str, out: Path) -> dict:
 
 def _child(tree: Path, warehouse: Path, landing: Path, step: str, out: Path) -> dict:
     """`_measure` in a fresh interpreter whose `assets` package comes from `tree`."""
-    code = ("import json, sys; from pathlib import Path; sys.path.insert(0, sys.argv[1]); "
+    # NOTE: the editable install's finder (site-packages) serves `assets.*` from this checkout
+    # whenever the tree on sys.path lacks a module: it is removed, so that a baseline never
+    # runs a module of the current code.
+    code = ("import json, sys; from pathlib import Path; "
+            "sys.meta_path[:] = [f for f in sys.meta_path "
+            "if not getattr(f, '__module__', '').startswith('__editable__')]; "
+            "sys.path.insert(0, sys.argv[1]); "
             "sys.path.insert(0, sys.argv[2]); import statistics_steps as s; "
             "print(json.dumps(s._measure(Path(sys.argv[3]), Path(sys.argv[4]), sys.argv[5], "
             "Path(sys.argv[6]))))")

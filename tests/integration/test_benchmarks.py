@@ -80,6 +80,22 @@ def test_statistics_steps_benchmark_compares_a_baseline_with_the_checkout(pipeli
     assert done.stdout.strip().splitlines()[-1] == "outputs identical"
 
 
+def test_statistics_steps_baseline_never_runs_a_module_of_the_checkout(pipeline_run,
+                                                                      tmp_path):
+    # A baseline from before assets/team_tables.py: the editable install would serve that
+    # module from this checkout, and the baseline would be timed with the current code.
+    shutil.copytree(REPO / "assets", tmp_path / "baseline" / "assets",
+                    ignore=shutil.ignore_patterns("__pycache__", "team_tables.py"))
+    done = subprocess.run(
+        [sys.executable, str(REPO / "benchmarks" / "statistics_steps.py"),
+         "--warehouse", str(pipeline_run.warehouse), "--landing", str(pipeline_run.landing),
+         "--baseline-tree", str(tmp_path / "baseline"), "--rounds", "1", "--steps", "team"],
+        capture_output=True, text=True, cwd=REPO, timeout=600,
+    )
+    assert done.returncode != 0
+    assert "team with " in done.stderr and "No module named 'assets.team_tables'" in done.stderr
+
+
 def test_statistics_steps_benchmark_names_a_table_that_differs(tmp_path, monkeypatch):
     import importlib.util
 
