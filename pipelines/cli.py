@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import atexit
+import functools
 import gc
 import os
 import sys
@@ -58,8 +59,6 @@ def run_pipeline(landing: Path, warehouse: Path, instance, *, theme: str | None 
     `month_processes` sets how many processes run months side by side (default: as
     `pipelines.runs.choose_month_processes` decides; one on an ephemeral instance).
     """
-    import dagster as dg
-
     from assets.frames import list_months, list_unexpected_files
     from assets.partitions import MONTHS
     from assets.stats.processors import available_processors
@@ -70,6 +69,8 @@ def run_pipeline(landing: Path, warehouse: Path, instance, *, theme: str | None 
         execute,
         month_workers,
         run_months,
+        run_statistics,
+        statistics_beside,
     )
 
     defs = build_definitions(str(landing), str(warehouse), themes_file)
@@ -84,11 +85,12 @@ def run_pipeline(landing: Path, warehouse: Path, instance, *, theme: str | None 
                        progress.update("steps", inc=inc, message=message))
 
     selected = [m for m in months if backfill is None or backfill[0] <= m <= backfill[1]]
+    rows_of = functools.cache(lambda month: count_month_rows(landing, month))
     if month_processes is None:
         # NOTE: a worker process reaches the runs through the instance's storage: an
         # ephemeral instance lives in this process only.
         month_processes = 1 if instance.is_ephemeral else choose_month_processes(
-            [count_month_rows(landing, month) for month in selected], available_processors())
+            [rows_of(month) for month in selected], available_processors())
     # NOTE: the objects frozen after each run (runs.execute) are thawed when the runs end, so a
     # process that calls this again (tests, notebooks) can still collect them.
     try:
@@ -108,19 +110,19 @@ def run_pipeline(landing: Path, warehouse: Path, instance, *, theme: str | None 
                                             if month_processes > 1 else "")):
                 failures += run_months(defs, instance, selected, warehouse, workers=workers,
                                        progress=progress)
-        if failures:
-            return failures
-        if theme:
-            config = {"ops": {"out_thematic_disproportionality": {"config": {"themes": [theme]}}}}
-            with progress(f"theme {theme} and publication"):
-                return run("thematic_job", config=config)
-        if not publish:
-            keys = defs.resolve_job_def("statistics_job").asset_layer.executable_asset_keys
-            with progress("statistics"):
-                return run("statistics_job", asset_selection=sorted(
-                    (k for k in keys if k != dg.AssetKey("publication")), key=str))
-        with progress("statistics and publication"):
-            return run("statistics_job")
+            if failures:
+                return failures
+            if theme:
+                config = {"ops": {"out_thematic_disproportionality": {
+                    "config": {"themes": [theme]}}}}
+                with progress(f"theme {theme} and publication"):
+                    return run("thematic_job", config=config)
+            # NOTE: the month worker, already started, computes the themes beside the other
+            # statistics where both fit in memory (pipelines/runs.py).
+            beside = workers is not None and statistics_beside([rows_of(m) for m in months])
+            with progress("statistics and publication" if publish else "statistics"):
+                return run_statistics(defs, instance, workers=workers if beside else None,
+                                      publish=publish, progress=progress)
     finally:
         gc.unfreeze()
 

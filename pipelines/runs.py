@@ -26,7 +26,7 @@ import uuid
 import weakref
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import Future, ProcessPoolExecutor, wait
+from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -449,13 +449,7 @@ def run_months(defs, instance, months: Sequence[str], warehouse: Path, *,
                 future = submit(month)
                 with lock:
                     submitted[month] = future
-                while True:
-                    try:
-                        stage, inc, message = workers.messages.get(timeout=0.2)
-                        progress.update("steps", inc=inc, message=message, stage=stage)
-                    except queue.Empty:
-                        if future.done():
-                            break
+                follow(future, workers.messages, progress)
                 try:
                     failures = future.result()
                 except Exception as error:  # noqa: BLE001 - the worker died: its month failed
@@ -508,6 +502,84 @@ def run_months(defs, instance, months: Sequence[str], warehouse: Path, *,
             for failure in outcomes.get(month, unfinished.get(month, []))]
 
 
+def follow(future: Future, messages, progress: Collector) -> None:
+    """Pass a worker's step news on to `progress` until its task (`future`) is done."""
+    while True:
+        try:
+            stage, inc, message = messages.get(timeout=0.2)
+            progress.update("steps", inc=inc, message=message, stage=stage)
+        except queue.Empty:
+            if future.done():
+                break
+
+
+STATISTICS_BESIDE = ("out_thematic_disproportionality",)
+"""Statistics that a month worker computes in a run of its own while the main process computes
+the others (`run_statistics`): the themes, about as long as the other statistics together (the
+sample 8.9 s against 6.3 s; 5M 15.2 s against 18.9 s, docs/performance.md)."""
+
+STATISTICS_BESIDE_ROWS_MAX = 12_000_000
+"""The most query rows (person and plate, all months) whose statistics run in two processes.
+The themes and the team tables each peak at about 0.25 GB per million rows in a process of
+their own (5M person queries, 8.3M rows: 1.9 and 2.2 GB), so two stay near 3 GB each; more
+rows run one process, as the 50M year does (4.5–5.4 GB each)."""
+
+
+def statistics_beside(month_rows: Sequence[int | None]) -> bool:
+    """Whether a month worker, where there is one, computes `STATISTICS_BESIDE`
+    (`run_statistics`): when the query rows of every month of the landing zone (None: not known)
+    add up to at most `STATISTICS_BESIDE_ROWS_MAX`."""
+    return (all(rows is not None for rows in month_rows)
+            and sum(month_rows) <= STATISTICS_BESIDE_ROWS_MAX)
+
+
+def run_statistics(defs, instance, *, workers: MonthWorkers | None, publish: bool,
+                   progress: Collector) -> list[StepFailure]:
+    """The statistics job over the materialised months: every out_ table, then publication
+    (left out when `publish` is False); return the failures.
+
+    Without `workers`, one run. With them, `STATISTICS_BESIDE` is computed in a run of the
+    worker while this process runs the other tables, and publication follows in a run of its
+    own once both succeeded: the same tables and files, in two or three runs of the job. A
+    worker that dies leaves its tables to this process.
+    """
+    from dagster import AssetKey
+
+    keys = sorted(defs.resolve_job_def("statistics_job").asset_layer.executable_asset_keys,
+                  key=lambda key: key.to_user_string())
+    tables = [key for key in keys if key != AssetKey("publication")]
+
+    def run(selection: list | None) -> list[StepFailure]:
+        return execute(defs, instance, "statistics_job", asset_selection=selection,
+                       report=lambda inc, message: progress.update("steps", inc=inc,
+                                                                   message=message))
+
+    if workers is None:
+        return run(None if publish else tables)
+    there = [key for key in tables if key.to_user_string() in STATISTICS_BESIDE]
+    here = [key for key in tables if key not in there]
+    try:
+        task = workers.pool.submit(_run_selection_in_worker, "statistics_job", there,
+                                   progress.stage)
+    except BrokenProcessPool as error:  # NOTE: the worker could not start
+        task = Future()
+        task.set_exception(error)
+    with ThreadPoolExecutor(1) as follower:
+        # NOTE: a thread passes on the worker's step news while this one runs its own tables.
+        followed = follower.submit(follow, task, workers.messages, progress)
+        failures = run(here)
+        wait([task])
+        if task.exception() is None:
+            failures += task.result()
+        else:
+            progress.update("steps", message="the worker process ended without a result "
+                            "(killed or out of memory): its tables run in this process")
+            failures += run(there)
+        followed.result()  # NOTE: raises what passing on the news raised
+    if failures or not publish:
+        return failures
+    return run([AssetKey("publication")])
+
 _WORKER: dict[str, Any] = {}
 """A worker process's definitions, instance and message queue (`_start_worker`)."""
 
@@ -530,6 +602,14 @@ def _start_worker(landing: str, warehouse: str, themes_file: str, instance_ref, 
 
 def _started() -> None:
     """The first task of a worker: it starts the process (`_start_worker` runs first)."""
+
+
+def _run_selection_in_worker(job_name: str, asset_selection: list, stage: str
+                             ) -> list[StepFailure]:
+    messages = _WORKER["messages"]
+    return execute(_WORKER["defs"], _WORKER["instance"], job_name,
+                   asset_selection=asset_selection,
+                   report=lambda inc, message: messages.put((stage, inc, message)))
 
 
 def _run_month_in_worker(month: str) -> list[StepFailure]:
