@@ -5,8 +5,9 @@ Dagster UI, or write a synthetic landing zone.
 `stopcheck run` runs that check first and stops on a blocking finding; then it materialises every
 asset for every month of the landing zone: the reference job once, the monthly job per month (a
 bad month fails alone and the others keep their progress; small months run two at a time,
-pipelines/runs.py), then the statistics job when every month succeeded, showing progress per
-month and step, and ends with a summary. It exits non-zero naming each failed asset and partition.
+pipelines/runs.py), then the statistics job when every month succeeded (on small years the
+themes in a second process), showing progress per month and step, and ends with a summary. It
+exits non-zero naming each failed asset and partition.
 Messages are our own and aggregate: they never hold a value from a person table.
 """
 

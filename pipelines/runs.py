@@ -7,7 +7,8 @@ metric graphs, Dagster writing its events), so a second process on a second proc
 next month meanwhile: the main process and one spawned worker each take the next month as they
 finish one (`run_months`). Every month is still one Dagster run of the monthly job on the same
 instance, with the same outputs; only the order of the runs in the event log changes.
-docs/performance.md has the measurements and the limits (`choose_month_processes`).
+docs/performance.md has the measurements and the limits (`choose_month_processes`). On small
+years the worker then computes the themes beside the other statistics (`run_statistics`).
 
 Messages are our own and aggregate: they never hold a value from a person table.
 """
@@ -515,14 +516,14 @@ def follow(future: Future, messages, progress: Collector) -> None:
 
 STATISTICS_BESIDE = ("out_thematic_disproportionality",)
 """Statistics that a month worker computes in a run of its own while the main process computes
-the others (`run_statistics`): the themes, about as long as the other statistics together (the
-sample 8.9 s against 6.3 s; 5M 15.2 s against 18.9 s, docs/performance.md)."""
+the others (`run_statistics`): the themes, about as long as the other statistics together."""
 
-STATISTICS_BESIDE_ROWS_MAX = 12_000_000
+STATISTICS_BESIDE_ROWS_MAX = 2_000_000
 """The most query rows (person and plate, all months) whose statistics run in two processes.
-The themes and the team tables each peak at about 0.25 GB per million rows in a process of
-their own (5M person queries, 8.3M rows: 1.9 and 2.2 GB), so two stay near 3 GB each; more
-rows run one process, as the 50M year does (4.5–5.4 GB each)."""
+On small years the statistics' many small steps leave a processor idle: the built-in sample
+(0.5M rows) ends 2–6 s sooner. At 5M person queries (8.3M rows) their threads already keep
+both busy: 37.8 → 36.4 s, within the machine's noise, for 1.2 GB more (2.9 → 4.1 GB); the 50M
+year would not fit in memory (docs/performance.md)."""
 
 
 def statistics_beside(month_rows: Sequence[int | None]) -> bool:
