@@ -19,6 +19,7 @@ import functools
 import gc
 import os
 import sys
+from contextlib import ExitStack
 from dataclasses import replace
 from pathlib import Path
 
@@ -95,9 +96,10 @@ def run_pipeline(landing: Path, warehouse: Path, instance, *, theme: str | None 
     # NOTE: the objects frozen after each run (runs.execute) are thawed when the runs end, so a
     # process that calls this again (tests, notebooks) can still collect them.
     try:
-        # NOTE: the workers start now and import while the reference tables run.
-        with month_workers(month_processes, instance,
-                           (str(landing), str(warehouse), themes_file)) as workers:
+        with ExitStack() as stack:
+            # NOTE: the workers start now and import while the reference tables run.
+            workers = stack.enter_context(month_workers(
+                month_processes, instance, (str(landing), str(warehouse), themes_file)))
             with progress("reference tables"):
                 failures = run("reference_job")
             if failures:
@@ -113,17 +115,20 @@ def run_pipeline(landing: Path, warehouse: Path, instance, *, theme: str | None 
                                        progress=progress)
             if failures:
                 return failures
+            # NOTE: the month worker, already started, computes the themes beside the other
+            # statistics where both fit in memory (pipelines/runs.py); otherwise it ends now,
+            # and the memory it holds is free for the statistics.
+            if theme or not (workers and statistics_beside([rows_of(m) for m in months])):
+                stack.close()
+                workers = None
             if theme:
                 config = {"ops": {"out_thematic_disproportionality": {
                     "config": {"themes": [theme]}}}}
                 with progress(f"theme {theme} and publication"):
                     return run("thematic_job", config=config)
-            # NOTE: the month worker, already started, computes the themes beside the other
-            # statistics where both fit in memory (pipelines/runs.py).
-            beside = workers is not None and statistics_beside([rows_of(m) for m in months])
             with progress("statistics and publication" if publish else "statistics"):
-                return run_statistics(defs, instance, workers=workers if beside else None,
-                                      publish=publish, progress=progress)
+                return run_statistics(defs, instance, workers=workers, publish=publish,
+                                      progress=progress)
     finally:
         gc.unfreeze()
 

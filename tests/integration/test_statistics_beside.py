@@ -1,6 +1,7 @@
 """The themes computed in the month worker beside the other statistics (pipelines/runs.py
-`run_statistics`): the same tables and published files as one process, in runs of their own,
-and a worker lost before the statistics leaves its tables to the main process."""
+`run_statistics`): the same tables and published files as one process, in runs of their own;
+a worker lost before the statistics leaves its tables to the main process, and a year too
+large for it ends the worker before the statistics."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import dagster as dg
 import polars as pl
 from polars.testing import assert_frame_equal
 
+from pipelines import runs
 from pipelines.cli import run_pipeline
 from pipelines.progress import LogCollector
 from pipelines.runs import STATISTICS_BESIDE
@@ -71,4 +73,27 @@ def test_a_worker_lost_before_the_statistics_leaves_the_themes_to_the_main_proce
                                 progress=LogCollector(echo), month_processes=2, publish=False)
     assert failures == []
     assert any("the worker process ended without a result" in line for line in lines)
+    assert_same_outputs(tmp_path / "warehouse", pipeline_run.warehouse, published=False)
+
+
+def test_without_the_themes_beside_the_worker_ends_before_the_statistics(pipeline_run, tmp_path,
+                                                                         monkeypatch):
+    # NOTE: a year too large for two statistics processes (5M queries): the idle worker held
+    # about 0.7 GB through the statistics until it was ended first.
+    monkeypatch.setattr(runs, "STATISTICS_BESIDE_ROWS_MAX", 0)
+    children_during_statistics: list[int] = []
+
+    def echo(line: str) -> None:
+        if "] statistics: " in line:
+            children_during_statistics.append(len(multiprocessing.active_children()))
+
+    (tmp_path / "home").mkdir()
+    with dg.DagsterInstance.local_temp(str(tmp_path / "home")) as instance:
+        failures = run_pipeline(pipeline_run.landing, tmp_path / "warehouse", instance,
+                                progress=LogCollector(echo), month_processes=2, publish=False)
+        assert failures == []
+        runs_of = {instance.get_latest_materialization_event(dg.AssetKey(name)).run_id
+                   for name in ("out_thematic_disproportionality", "out_team_disproportionality")}
+    assert len(runs_of) == 1
+    assert children_during_statistics and set(children_during_statistics) == {0}
     assert_same_outputs(tmp_path / "warehouse", pipeline_run.warehouse, published=False)
