@@ -521,7 +521,7 @@ the others (`run_statistics`): the themes, about as long as the other statistics
 STATISTICS_BESIDE_ROWS_MAX = 2_000_000
 """The most query rows (person and plate, all months) whose statistics run in two processes.
 On small years the statistics' many small steps leave a processor idle: the built-in sample
-(0.5M rows) ends 2–6 s sooner. At 5M person queries (8.3M rows) their threads already keep
+(0.5M rows) ended 1–6 s sooner in five alternated pairs (its statistics 14 → 11–12 s). At 5M person queries (8.3M rows) their threads already keep
 both busy: 37.8 → 36.4 s, within the machine's noise, for 1.2 GB more (2.9 → 4.1 GB); the 50M
 year would not fit in memory (docs/performance.md)."""
 
@@ -580,6 +580,7 @@ def run_statistics(defs, instance, *, workers: MonthWorkers | None, publish: boo
     if failures or not publish:
         return failures
     return run([AssetKey("publication")])
+
 
 _WORKER: dict[str, Any] = {}
 """A worker process's definitions, instance and message queue (`_start_worker`)."""
