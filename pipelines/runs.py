@@ -521,7 +521,9 @@ the others (`run_statistics`): the themes, about as long as the other statistics
 STATISTICS_BESIDE_ROWS_MAX = 2_000_000
 """The most query rows (person and plate, all months) whose statistics run in two processes.
 On small years the statistics' many small steps leave a processor idle: the built-in sample
-(0.5M rows) ended 1–6 s sooner in five alternated pairs (its statistics 14 → 11–12 s). At 5M person queries (8.3M rows) their threads already keep
+(0.5M rows) ended 1–6 s sooner in five alternated pairs (its statistics 14 → 11–12 s), a year
+of 1.2M person queries (2.0M rows) 2–4 s (statistics and publication 31.4 → 27.9 and 29.4 s,
+peak 1.6 → 2.7 GB). At 5M person queries (8.3M rows) their threads already keep
 both busy: 37.8 → 36.4 s, within the machine's noise, for 1.2 GB more (2.9 → 4.1 GB); the 50M
 year would not fit in memory (docs/performance.md)."""
 
