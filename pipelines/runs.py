@@ -434,20 +434,12 @@ def run_months(defs, instance, months: Sequence[str], warehouse: Path, *,
     feeders: list[threading.Thread] = []
     if workers is not None:
 
-        def submit(month: str) -> Future:
-            try:
-                return workers.pool.submit(_run_month_in_worker, month)
-            except BrokenProcessPool as error:  # NOTE: the worker could not start
-                failed: Future = Future()
-                failed.set_exception(error)
-                return failed
-
         def feed() -> None:
             # NOTE: a thread per worker: it hands the worker its next month and passes on the
             # worker's step news while it waits (the worker cannot reach `progress`).
             while (month := take()) is not None:
                 began = time.monotonic()
-                future = submit(month)
+                future = submit(workers, _run_month_in_worker, month)
                 with lock:
                     submitted[month] = future
                 follow(future, workers.messages, progress)
@@ -501,6 +493,17 @@ def run_months(defs, instance, months: Sequence[str], warehouse: Path, *,
         remove_month(defs, warehouse, month)
     return [failure for month in months
             for failure in outcomes.get(month, unfinished.get(month, []))]
+
+
+def submit(workers: MonthWorkers, function: Callable, *args, **kwargs) -> Future:
+    """`function` handed to the worker; a worker that could not start gives a future that
+    holds its `BrokenProcessPool`, as one that dies later does."""
+    try:
+        return workers.pool.submit(function, *args, **kwargs)
+    except BrokenProcessPool as error:
+        failed: Future = Future()
+        failed.set_exception(error)
+        return failed
 
 
 def follow(future: Future, messages, progress: Collector) -> None:
@@ -561,12 +564,8 @@ def run_statistics(defs, instance, *, workers: MonthWorkers | None, publish: boo
         return run(None if publish else tables)
     there = [key for key in tables if key.to_user_string() in STATISTICS_BESIDE]
     here = [key for key in tables if key not in there]
-    try:
-        task = workers.pool.submit(_run_selection_in_worker, "statistics_job", there,
-                                   progress.stage)
-    except BrokenProcessPool as error:  # NOTE: the worker could not start
-        task = Future()
-        task.set_exception(error)
+    task = submit(workers, _run_in_worker, "statistics_job", progress.stage,
+                  asset_selection=there)
     with ThreadPoolExecutor(1) as follower:
         # NOTE: a thread passes on the worker's step news while this one runs its own tables.
         followed = follower.submit(follow, task, workers.messages, progress)
@@ -608,15 +607,13 @@ def _started() -> None:
     """The first task of a worker: it starts the process (`_start_worker` runs first)."""
 
 
-def _run_selection_in_worker(job_name: str, asset_selection: list, stage: str
-                             ) -> list[StepFailure]:
+def _run_in_worker(job_name: str, stage: str, **run_args) -> list[StepFailure]:
+    """`execute` of `job_name` in a worker (`partition`, `asset_selection`), its step news sent
+    to the main process under `stage`."""
     messages = _WORKER["messages"]
-    return execute(_WORKER["defs"], _WORKER["instance"], job_name,
-                   asset_selection=asset_selection,
+    return execute(_WORKER["defs"], _WORKER["instance"], job_name, **run_args,
                    report=lambda inc, message: messages.put((stage, inc, message)))
 
 
 def _run_month_in_worker(month: str) -> list[StepFailure]:
-    messages = _WORKER["messages"]
-    return execute(_WORKER["defs"], _WORKER["instance"], "monthly_job", partition=month,
-                   report=lambda inc, message: messages.put((f"month {month}", inc, message)))
+    return _run_in_worker("monthly_job", f"month {month}", partition=month)
