@@ -42,6 +42,9 @@ SECOND_SUFFIX = "_2"
 CROSS_COLUMN = "cross"
 """Column of Σ_i n_is · n_is' in a cross-products frame."""
 
+CROSS_CHUNK_ROWS = 4_000_000
+"""Rows of persons' counts whose cross products are computed at once (`count_cross_products`)."""
+
 
 def count_cross_products(
     frame: pl.DataFrame | pl.LazyFrame,
@@ -102,15 +105,43 @@ def count_cross_products(
     # are whole numbers (exact sums in any order); a sum of fractions is taken over sorted
     # terms, because group_by hands rows over in no fixed order and the same inputs must give
     # byte-identical outputs.
-    # NOTE: collected once: the numbering, the self-join and the pool totals all start from
-    # it (as a lazy plan each would group the persons again).
     schema = frame.collect_schema()
     by_cluster = [*keys, *strata, *outside, cluster]
     # NOTE: with `summed` the rows go on as they are (the team table's call at 5M queries
     # saves 1.1 of its 3.3 s); the sums below are of whole numbers, exact in any row order.
     rows = (frame.lazy().select(*by_cluster, count) if summed
-            else frame.lazy().group_by(by_cluster).agg(pl.col(count).sum()))
-    per_cluster = rows.select(*by_cluster, pl.col(count).cast(pl.Float64).alias("_n")).collect()
+            else frame.lazy().group_by(by_cluster).agg(pl.col(count).sum())).collect()
+    # NOTE: the keys a part at a time, each part about CROSS_CHUNK_ROWS rows: everything below
+    # groups and joins by key, so a part's rows are those of the whole. The self-join pairs
+    # every row of a person with every other of the same key, more with each quarter of
+    # history, and held 2.2 GB at once in the team tables at 50M queries and 3.6 GB over two
+    # years at 100M (docs/performance.md).
+    parts = max(1, -(-rows.height // CROSS_CHUNK_ROWS)) if keys else 1
+    # NOTE: a key's part from a hash of its columns, a slice of rows at a time: numbering all
+    # rows at once held 2 GB of intermediate columns at 100M queries.
+    part_of = pl.concat([
+        rows.slice(start, CROSS_CHUNK_ROWS)
+        .select((pl.struct(keys).hash() % parts).cast(pl.UInt16)).to_series()
+        for start in range(0, rows.height, CROSS_CHUNK_ROWS)
+    ]) if parts > 1 else None
+    cross = pl.concat([
+        _cross_products(rows if parts == 1 else rows.filter(part_of == part), cluster=cluster,
+                        count=count, keys=keys, strata=strata, outside=outside,
+                        pool_sizes=pool_sizes, schema=schema)
+        for part in range(parts)
+    ])
+    return cross.sort([*keys, *strata, *second])
+
+
+def _cross_products(rows: pl.DataFrame, *, cluster: str, count: str, keys: list[str],
+                    strata: list[str], outside: list[str], pool_sizes: pl.DataFrame | None,
+                    schema: pl.Schema) -> pl.DataFrame:
+    """The cross products (`count_cross_products`) of the keys in `rows`, one row per cluster ×
+    key × stratum × `outside` pool column with `count`; unsorted."""
+    second = [s + SECOND_SUFFIX for s in strata]
+    pools = [c for c in pool_sizes.columns if c != "pool_size"] if pool_sizes is not None else []
+    per_cluster = rows.select(*keys, *strata, *outside, cluster,
+                              pl.col(count).cast(pl.Float64).alias("_n"))
     # NOTE: the keys and the strata each numbered by one integer (`number_combinations`): the
     # self-join and the group-bys below then hash two or three integers instead of up to ten
     # columns, and every row joins (a null is a value like any other), so no window has to
@@ -177,11 +208,7 @@ def count_cross_products(
                 .otherwise(pl.col("_raw") - pl.col("_centring"))
                 .alias(CROSS_COLUMN))
         )
-    return (
-        cross.select(*keys, *strata, *second, CROSS_COLUMN)
-        .collect()
-        .sort([*keys, *strata, *second])
-    )
+    return cross.select(*keys, *strata, *second, CROSS_COLUMN).collect()
 
 
 def number_combinations(frame: pl.DataFrame, columns: Sequence[str]) -> pl.Expr:

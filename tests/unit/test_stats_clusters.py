@@ -8,6 +8,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from polars.testing import assert_frame_equal
+
+from assets.stats import clusters
 from assets.stats.clusters import count_cross_products, design_effect, number_combinations
 
 
@@ -84,6 +87,28 @@ def test_rows_taken_as_they_are_give_the_cross_products_of_summing_them_first(ro
                   pool_sizes=pools)
     assert count_cross_products(frame, summed=True, **kwargs).equals(
         count_cross_products(frame, **kwargs))
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(["A", "B", "C", None]), st.sampled_from(["x", "y"]),
+                          st.integers(0, 8), st.sampled_from(["Q1", "Q2", "Q3"]),
+                          st.sampled_from(["p", "q", None]), st.integers(1, 6)),
+                min_size=1, max_size=60),
+       st.integers(1, 7), st.integers(40, 200))
+def test_the_keys_in_parts_give_the_table_of_all_at_once(rows, chunk_rows, pool_size):
+    # Keys of two columns, a null among them; parts of one row up to the whole frame.
+    frame = pl.DataFrame(
+        [(cell, side, q, pool, person, n) for cell, side, person, q, pool, n in rows],
+        schema={"cell": pl.String, "side": pl.String, "quarter": pl.String, "pool": pl.String,
+                "person": pl.Int64, "n": pl.Int64}, orient="row")
+    frame = frame.filter(pl.col("pool").eq_missing(pl.col("pool").first().over("person")))
+    pools = pl.DataFrame({"pool": ["p", "q"], "pool_size": [pool_size, pool_size // 2]})
+    kwargs = dict(cluster="person", count="n", keys=["cell", "side"], strata=["quarter"],
+                  pool_sizes=pools)
+    whole = count_cross_products(frame, **kwargs)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(clusters, "CROSS_CHUNK_ROWS", chunk_rows)
+        assert_frame_equal(count_cross_products(frame, **kwargs), whole, check_exact=True)
 
 
 def test_design_effect_is_one_without_clustering_and_refuses_nonsense():
