@@ -7,7 +7,6 @@ import polars as pl
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
 from polars.testing import assert_frame_equal
 
 from assets.stats import clusters
