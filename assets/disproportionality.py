@@ -234,14 +234,22 @@ def _scope_cells(person_cells: pl.DataFrame, extra: tuple[str, ...] = ()) -> pl.
     # NOTE: the cells grouped by team once; the residents' rows are a subset of those (the
     # residence team is a key) and the whole area's are sums of them, which have fewer rows than
     # the cells (months summed into quarters): at 50M queries 9.1 → 6.5 s, the same rows.
-    teams = linked.group_by(*keys, "team_code").agg(pl.col("query_count").sum()).collect().lazy()
-    return pl.concat([
-        scoped(teams, "all"),
-        scoped(whole_area(teams), "all"),
-        scoped(teams.filter(pl.col("residence_team") == pl.col("team_code")), "resident"),
-        scoped(whole_area(teams.filter(pl.col("residence_team").is_not_null())), "resident"),
-    ]).select("query_type", "scope", "team_code", "origin", "sex", "age_band", "residence_team",
-              *extra, "person_key", "query_count").collect()
+    def of_type(query_type: str | None) -> pl.DataFrame:
+        teams = (linked.filter(pl.col("query_type").eq_missing(query_type))
+                 .group_by(*keys, "team_code").agg(pl.col("query_count").sum()).collect().lazy())
+        return pl.concat([
+            scoped(teams, "all"),
+            scoped(whole_area(teams), "all"),
+            scoped(teams.filter(pl.col("residence_team") == pl.col("team_code")), "resident"),
+            scoped(whole_area(teams.filter(pl.col("residence_team").is_not_null())), "resident"),
+        ]).select("query_type", "scope", "team_code", "origin", "sex", "age_band",
+                  "residence_team", *extra, "person_key", "query_count").collect()
+
+    # NOTE: one query type at a time (every key holds it): the group-by and the four scopes of
+    # one type are held at once, not both types'. At 50M queries the team tables peak 4.01 →
+    # 3.59 GB and the themes 4.16 → 3.84 GB, in the same time and with the same rows.
+    types = person_cells.get_column("query_type").unique().sort(nulls_last=True).to_list()
+    return pl.concat([of_type(query_type) for query_type in types or [None]])
 
 
 def resident_pools(population: pl.DataFrame, settings: AnalysisSettings) -> pl.DataFrame:
