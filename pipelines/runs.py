@@ -45,9 +45,10 @@ whatever the machine: the memory limit below is budgeted for two monthly runs at
 processes on two processors only contend (measured: docs/performance.md)."""
 
 MONTH_ROWS_MAX = 2_000_000
-"""The largest month (person and plate query rows) run beside another. A monthly run peaks at
-about 0.75 GB per million rows (5.2 GB for a 50M-query year's 7M-row month), so two runs of this
-size stay under 4 GB; larger months run one at a time."""
+"""The largest month (person and plate query rows) run beside another; larger months run one
+at a time. Two 7M-row months of a 50M-query year side by side (each 3.1 GB alone) took 23–27 s
+each instead of 13–16 s, the processors being busy already, and 8.2 GB together: 11 s saved in
+a 334 s run did not pay for going over 8 GB (docs/performance.md)."""
 
 PARALLEL_FROM_ROWS = 100_000
 """Fewer query rows over the months to load run in one process: starting the worker (importing
