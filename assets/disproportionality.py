@@ -247,7 +247,8 @@ def _scope_cells(person_cells: pl.DataFrame, extra: tuple[str, ...] = ()) -> pl.
 
     # NOTE: one query type at a time (every key holds it): the group-by and the four scopes of
     # one type are held at once, not both types'. At 50M queries the team tables peak 4.01 →
-    # 3.59 GB and the themes 4.16 → 3.84 GB, in the same time and with the same rows.
+    # 3.59 GB and the themes 4.16 → 3.84 GB, in the same time and with the same rows; over two
+    # years at 100M 7.35 → 5.84 and 7.57 → 6.93 GB, and the whole run 8.34 → 7.74 GB.
     types = person_cells.get_column("query_type").unique().sort(nulls_last=True).to_list()
     return pl.concat([of_type(query_type) for query_type in types or [None]])
 
