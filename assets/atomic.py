@@ -6,11 +6,15 @@ the next write of the same output removes it.
 
 from __future__ import annotations
 
+import hashlib
 import os
+import shutil
 from collections.abc import Callable
 from pathlib import Path
 
 import polars as pl
+
+from assets.frames import DeliveredFile, InputError
 
 
 def _replace_atomically(path: Path, write: Callable[[Path], None]) -> None:
@@ -38,3 +42,30 @@ def write_parquet_atomic(frame: pl.DataFrame, path: Path, metadata: dict[str, st
         Path(path),
         lambda tmp: frame.write_parquet(
             tmp, compression="zstd", compression_level=1, metadata=metadata))
+
+
+def copy_delivered_atomic(delivered: DeliveredFile, path: Path) -> str:
+    """Copy a delivered landing file to `path` atomically, byte for byte; return the sha256 of
+    the copy. Raises InputError when the file is no longer the one that was read (its size or
+    modification time changed before or during the copy)."""
+
+    def unchanged() -> None:
+        stat = delivered.path.stat()
+        if (stat.st_size, stat.st_mtime_ns) != (delivered.size, delivered.mtime_ns):
+            raise InputError(f"{delivered.path}: changed since it was read; load the month "
+                             "again")
+
+    digest = hashlib.sha256()
+
+    def copy(tmp: Path) -> None:
+        unchanged()
+        # NOTE: copied by the kernel (sendfile), then hashed from the page cache: a 145 MB
+        # month 0.11 + 0.10 s, against 1.1 s to encode its rows again (docs/performance.md).
+        shutil.copyfile(delivered.path, tmp)
+        unchanged()
+        with tmp.open("rb") as handle:
+            for block in iter(lambda: handle.read(1 << 22), b""):
+                digest.update(block)
+
+    _replace_atomically(Path(path), copy)
+    return digest.hexdigest()

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 import csv
+import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -43,11 +44,24 @@ class ConfigError(StopcheckError):
 
 
 @dataclass(frozen=True)
+class DeliveredFile:
+    """A landing file whose bytes already hold its typed table (`read_table`): Parquet with
+    exactly the contract's columns, in its order and types, and no key-value metadata but
+    Arrow's schema. `size` and `mtime_ns` are the file's as it was read."""
+
+    path: Path
+    size: int
+    mtime_ns: int
+
+
+@dataclass(frozen=True)
 class ReadResult:
-    """A typed frame and the warnings its reading produced (e.g. extra columns ignored)."""
+    """A typed frame and the warnings its reading produced (e.g. extra columns ignored);
+    `delivered` when the file's own bytes are that frame (`DeliveredFile`)."""
 
     frame: pl.DataFrame
     warnings: tuple[str, ...] = ()
+    delivered: DeliveredFile | None = None
 
 
 def query_dir(landing: Path, query_type: str) -> Path:
@@ -116,6 +130,7 @@ def read_table(path: Path, schema: pl.Schema, *, pseudonym_columns: tuple[str, .
     path = Path(path)
     if not path.exists():
         raise InputError(f"{path}: file missing")
+    before = path.stat()
     try:
         if path.suffix == ".parquet":
             raw = pl.read_parquet(path)
@@ -142,7 +157,19 @@ def read_table(path: Path, schema: pl.Schema, *, pseudonym_columns: tuple[str, .
     frame = raw.select(
         [_cast_column(raw[name], dtype, path) for name, dtype in schema.items()]
     )
-    return ReadResult(frame, warnings)
+    return ReadResult(frame, warnings, _delivered(path, raw, frame, before))
+
+
+def _delivered(path: Path, raw: pl.DataFrame, frame: pl.DataFrame,
+               before: os.stat_result) -> DeliveredFile | None:
+    """The file as a `DeliveredFile` when its bytes are `frame`: Parquet read (`raw`) with the
+    typed frame's columns, order and types, so that `_cast_column` changed nothing, and no
+    key-value metadata but Arrow's schema (nothing beyond the rows goes into the warehouse)."""
+    if path.suffix != ".parquet" or list(raw.schema.items()) != list(frame.schema.items()):
+        return None
+    if set(pl.read_parquet_metadata(path)) - {"ARROW:schema"}:
+        return None
+    return DeliveredFile(path, before.st_size, before.st_mtime_ns)
 
 
 def guard_identifiers(raw: pl.DataFrame, path: Path, pseudonym_columns: tuple[str, ...],
@@ -268,14 +295,14 @@ def _checked(before: pl.Series, after: pl.Series, path: Path, what: str) -> pl.S
 
 
 def read_query_month(landing: Path, query_type: str, month: str) -> ReadResult:
-    """Read the monthly export of one query type, typed, with a `source_file` column."""
+    """Read the monthly export of one query type, typed (`read_table`); an empty month is an
+    error."""
     path = month_file(landing, query_type, month)
     result = read_table(path, QUERY_SCHEMAS[query_type],
                         pseudonym_columns=PSEUDONYM_COLUMNS[query_type], id_columns=ID_COLUMNS)
     if result.frame.height == 0:
         raise InputError(f"{path}: empty month (0 rows)")
-    frame = result.frame.with_columns(source_file=pl.lit(path.name))
-    return ReadResult(frame, result.warnings)
+    return result
 
 
 _ID_RANGES: dict[tuple[str, int, int], tuple[str, str] | None] = {}

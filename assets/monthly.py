@@ -1,5 +1,6 @@
 """Monthly tables: one partition per export month. Raw queries as delivered (refused whole if a
-file holds a raw identifier); core queries validated, with every rejected row in core_quarantine."""
+file holds a raw identifier; a Parquet export already in the contract's types is kept byte for
+byte); core queries validated, with every rejected row in core_quarantine."""
 
 import dagster as dg
 import polars as pl
@@ -9,21 +10,27 @@ from assets.partitions import MONTHS
 from assets.privacy import withhold_values
 from assets.quarantine import QUARANTINE_REASONS, split_queries
 from assets.resources import LandingZone, read_logged
+from assets.stored import RawMonth
+
+
+def _raw_month(context: dg.AssetExecutionContext, landing: LandingZone, query_type: str
+               ) -> RawMonth:
+    result = frames.read_query_month(landing.root, query_type, context.partition_key)
+    return RawMonth(read_logged(context, result), result.delivered)
 
 
 @dg.asset(partitions_def=MONTHS)
 @withhold_values
-def raw_person_queries(context: dg.AssetExecutionContext, landing: LandingZone) -> pl.DataFrame:
-    """One row per MEOS person query of one export month, as delivered (typed), plus source_file."""
-    return read_logged(context, frames.read_query_month(landing.root, "person", context.partition_key))
+def raw_person_queries(context: dg.AssetExecutionContext, landing: LandingZone) -> RawMonth:
+    """One row per MEOS person query of one export month, as delivered (typed)."""
+    return _raw_month(context, landing, "person")
 
 
 @dg.asset(partitions_def=MONTHS)
 @withhold_values
-def raw_plate_queries(context: dg.AssetExecutionContext, landing: LandingZone) -> pl.DataFrame:
-    """One row per MEOS licence-plate query of one export month, as delivered (typed), plus
-    source_file."""
-    return read_logged(context, frames.read_query_month(landing.root, "plate", context.partition_key))
+def raw_plate_queries(context: dg.AssetExecutionContext, landing: LandingZone) -> RawMonth:
+    """One row per MEOS licence-plate query of one export month, as delivered (typed)."""
+    return _raw_month(context, landing, "plate")
 
 
 @dg.multi_asset(
@@ -58,6 +65,7 @@ def core_queries(
     for query_type, raw in (("person", raw_person_queries), ("plate", raw_plate_queries)):
         split = split_queries(
             raw, query_type=query_type, month=month, team_codes=team_codes,
+            source_file=frames.month_file(landing.root, query_type, month).name,
             earlier_ids=frames.iter_earlier_query_ids(landing.root, query_type, month,
                                                       overlapping=raw["query_id"]),
         )

@@ -118,15 +118,16 @@ def _reason_expr(query_type: str, month: str, team_codes: list[str],
 
 
 def split_queries(raw: pl.DataFrame, *, query_type: str, month: str, team_codes: list[str],
-                  earlier_ids: Iterable[pl.Series] = ()) -> SplitResult:
-    """Split one month of raw queries (with `source_file`) into valid and quarantined rows.
+                  source_file: str, earlier_ids: Iterable[pl.Series] = ()) -> SplitResult:
+    """Split one month of raw queries into valid and quarantined rows.
 
     Parameters
     ----------
-    raw : the month's rows as read from the landing zone, typed, plus `source_file`.
+    raw : the month's rows as read from the landing zone, typed.
     query_type : "person" or "plate".
     month : the export month "YYYY-MM"; `queried_at` must lie inside it in Europe/Amsterdam time.
     team_codes : the teams of team_areas; any other team_code is quarantined as unknown_team.
+    source_file : the name of the landing file, for the quarantined rows.
     earlier_ids : query_id values of earlier months, one Series per month (see
         `frames.iter_earlier_query_ids`); reuse is a duplicate_query_id.
     """
@@ -142,7 +143,7 @@ def split_queries(raw: pl.DataFrame, *, query_type: str, month: str, team_codes:
         _reason=_reason_expr(query_type, month, team_codes, duplicate)).collect()
     valid = tagged.filter(pl.col("_reason").is_null()).drop("_reason")
     quarantine = tagged.filter(pl.col("_reason").is_not_null()).select(
-        pl.col("source_file"),
+        source_file=pl.lit(source_file),
         query_type=pl.lit(query_type),
         month=pl.lit(month),
         reason=pl.col("_reason"),

@@ -18,6 +18,7 @@ from assets.themes import ThemeConfigError, load_themes, theme_fingerprint, vali
 from assets.provenance import code_version
 from assets.privacy import withhold_values
 from assets.resources import LandingZone, ThemesFile
+from assets.stored import ParquetFiles
 
 
 class AnalysisConfig(dg.Config):
@@ -198,8 +199,8 @@ def out_veil_of_darkness(
 @dg.asset
 @withhold_values
 def out_data_suitability(
-    raw_person_queries: pl.LazyFrame,
-    raw_plate_queries: pl.LazyFrame,
+    raw_person_queries: ParquetFiles,
+    raw_plate_queries: ParquetFiles,
     core_quarantine: pl.LazyFrame,
     core_person_queries: pl.LazyFrame,
     core_plate_queries: pl.LazyFrame,
@@ -208,8 +209,11 @@ def out_data_suitability(
     """One row per month × query_type × team_code (and ALL): rows received, quarantined (per
     reason), valid and linked, missing fields, queries per officer, and a plain-language verdict
     per month on whether the data are available and suitable (docs/validation.md)."""
-    received = pl.concat([count_received_rows(raw_person_queries, query_type="person"),
-                          count_received_rows(raw_plate_queries, query_type="plate")])
+    # NOTE: the month of a raw file is its name (`<YYYY-MM>.parquet`, DESIGN.md §5).
+    received = pl.concat([
+        count_received_rows({path.stem: pl.scan_parquet(path) for path in files.paths},
+                            query_type=query_type)
+        for query_type, files in (("person", raw_person_queries), ("plate", raw_plate_queries))])
     queries = all_queries(core_person_queries, core_plate_queries)
     table = compute_data_suitability(
         received, core_quarantine.collect(), queries,

@@ -36,7 +36,7 @@ import pyarrow as pa
 
 from assets.frames import ConfigError
 from assets.schema import TIMEZONE, month_bounds_utc
-from pipelines.io_managers import ParquetFiles
+from assets.stored import ParquetFiles
 
 GX_RESULT_FORMAT: dict[str, Any] = {
     "result_format": "BASIC",

@@ -2,25 +2,28 @@
 
 `<warehouse>/<asset>.parquet` for unpartitioned assets, `<warehouse>/<asset>/<month>.parquet`
 for monthly ones; zstd; written to a temporary file and renamed, so a killed run never leaves a
-partial file. Metadata is aggregate only: row count, column schema, settings and code version.
+partial file. Metadata is aggregate only: row count, column schema, settings and code version
+(and a copied landing file's name and sha256).
 
 The raw query months are handed on in memory to the step of the same run that loads them whole
-(`HANDED_ON`): written as always, but not read back.
+(`HANDED_ON`): written as always, but not read back. A raw month whose landing file already holds
+its typed rows (`assets.stored.RawMonth` with a `DeliveredFile`) is stored as a byte copy of that
+file, with its sha256 in the metadata, instead of its rows written again.
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from pathlib import Path
 
 import dagster as dg
 import polars as pl
 from pydantic import PrivateAttr
 
-from assets.atomic import write_parquet_atomic
-from assets.provenance import code_version
+from assets.atomic import copy_delivered_atomic, write_parquet_atomic
 from assets.paths import DEFAULT_WAREHOUSE, resolve_dir
+from assets.provenance import code_version
+from assets.stored import ParquetFiles, RawMonth
 
 
 HANDED_ON = frozenset({"raw_person_queries", "raw_plate_queries"})
@@ -32,17 +35,6 @@ queries 0.65 s a month; docs/performance.md)."""
 def _identity(path: Path) -> tuple[int, int, int]:
     stat = path.stat()
     return stat.st_ino, stat.st_size, stat.st_mtime_ns
-
-
-@dataclass(frozen=True)
-class ParquetFiles:
-    """The Parquet files of one asset as stored (one per partition loaded), not their content.
-
-    An input annotated with this type gets the paths instead of a frame, for a reader that scans
-    the files itself (the Great Expectations checks on DuckDB, pipelines/gx.py).
-    """
-
-    paths: tuple[Path, ...]
 
 
 class ParquetIOManager(dg.ConfigurableIOManager):
@@ -69,7 +61,7 @@ class ParquetIOManager(dg.ConfigurableIOManager):
         base = self.root.joinpath(*asset_key.path)
         return base / f"{partition}.parquet" if partition else base.with_suffix(".parquet")
 
-    def handle_output(self, context: dg.OutputContext, obj: pl.DataFrame) -> None:
+    def handle_output(self, context: dg.OutputContext, obj: pl.DataFrame | RawMonth) -> None:
         partition = None
         if context.has_asset_partitions:
             keys = context.asset_partition_keys
@@ -81,16 +73,25 @@ class ParquetIOManager(dg.ConfigurableIOManager):
         if settings is not None:
             stamp["stopcheck:settings"] = json.dumps(settings.value, sort_keys=True)
         path = self._path(context.asset_key, partition)
-        write_parquet_atomic(obj, path, stamp)
+        frame, copied = (obj.frame, obj.delivered) if isinstance(obj, RawMonth) else (obj, None)
+        metadata = {}
+        if copied is not None:
+            # NOTE: the landing file is immutable and already the table (issue 15: "don't
+            # rewrite what is immutable"); its copy keeps the warehouse layout of DESIGN.md §5.
+            metadata = {"delivered_file": dg.MetadataValue.path(str(copied.path)),
+                        "sha256": copy_delivered_atomic(copied, path)}
+        else:
+            write_parquet_atomic(frame, path, stamp)
         if context.asset_key.to_user_string() in HANDED_ON:
-            self._handed_on[path] = (_identity(path), obj)
+            self._handed_on[path] = (_identity(path), frame)
         context.add_output_metadata({
-            "dagster/row_count": obj.height,
+            "dagster/row_count": frame.height,
             "dagster/column_schema": dg.TableSchema(columns=[
-                dg.TableColumn(name, str(dtype)) for name, dtype in obj.schema.items()
+                dg.TableColumn(name, str(dtype)) for name, dtype in frame.schema.items()
             ]),
             "code_version": code_version(),
             "file": dg.MetadataValue.path(str(path)),
+            **metadata,
         })
 
     def load_input(self, context: dg.InputContext) -> pl.DataFrame | pl.LazyFrame | ParquetFiles:

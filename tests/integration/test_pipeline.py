@@ -3,8 +3,10 @@ every crude ratio equal to one computed here independently from the landing-zone
 
 from __future__ import annotations
 
+import hashlib
 from datetime import date
 
+import dagster as dg
 import polars as pl
 import pytest
 
@@ -32,6 +34,26 @@ def test_warehouse_layout(pipeline_run, name):
 
 def test_no_temporary_files_left(pipeline_run):
     assert not [p for p in pipeline_run.warehouse.rglob("*") if p.name.endswith(".tmp")]
+
+
+@pytest.mark.parametrize("query_type", ["person", "plate"])
+def test_raw_months_delivered_in_the_contracts_types_are_the_landing_files(pipeline_run,
+                                                                             query_type):
+    """The sample's Parquet exports are the typed tables: copied byte for byte, not rewritten,
+    with the copy's sha256 in the materialisation's metadata."""
+    asset = f"raw_{query_type}_queries"
+    copied = {}
+    for event in pipeline_run.instance.fetch_materializations(
+            dg.AssetKey(asset), limit=100).records:
+        materialization = event.asset_materialization
+        copied[materialization.partition] = materialization.metadata["sha256"].value
+    landing = pipeline_run.landing / "meos" / f"{query_type}_queries"
+    months = sorted(path.stem for path in landing.glob("*.parquet"))
+    assert sorted(copied) == months
+    for month in months:
+        delivered = (landing / f"{month}.parquet").read_bytes()
+        assert (pipeline_run.warehouse / asset / f"{month}.parquet").read_bytes() == delivered
+        assert copied[month] == hashlib.sha256(delivered).hexdigest()
 
 
 def test_counts_in_equal_counts_out(pipeline_run):

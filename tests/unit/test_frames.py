@@ -132,3 +132,46 @@ def test_earlier_months_that_cannot_share_an_id_are_read_once(tmp_path, monkeypa
 
     # Without `overlapping` every earlier month is yielded, as before.
     assert len(list(frames.iter_earlier_query_ids(landing, "person", "2025-03"))) == 2
+
+
+def test_a_parquet_file_in_the_contracts_columns_and_types_is_delivered_as_read(tmp_path):
+    path = tmp_path / "d.parquet"
+    good().write_parquet(path)
+    result = read_table(path, PERSON_QUERIES)
+    stat = path.stat()
+    assert result.delivered == frames.DeliveredFile(path, stat.st_size, stat.st_mtime_ns)
+    # NOTE: what makes the copy safe: the file's rows, read back, are the typed frame.
+    assert pl.read_parquet(path).equals(result.frame)
+
+
+@pytest.mark.parametrize("variant", ["csv", "column order", "time unit", "time zone",
+                                     "categorical", "extra column", "key-value metadata"])
+def test_a_file_whose_bytes_are_not_the_typed_frame_is_not_delivered(tmp_path, variant):
+    frame, metadata = good(), None
+    if variant == "column order":
+        frame = frame.select(reversed(frame.columns))
+    elif variant == "time unit":
+        frame = frame.with_columns(pl.col("queried_at").dt.cast_time_unit("ns"))
+    elif variant == "time zone":
+        frame = frame.with_columns(pl.col("queried_at").dt.convert_time_zone("Europe/Amsterdam"))
+    elif variant == "categorical":
+        frame = frame.with_columns(pl.col("team_code").cast(pl.Categorical))
+    elif variant == "extra column":
+        frame = frame.with_columns(remark=pl.lit("x"))
+    elif variant == "key-value metadata":
+        metadata = {"exported_by": "someone"}
+    path = tmp_path / ("d.csv" if variant == "csv" else "d.parquet")
+    if variant == "csv":
+        frame.with_columns(pl.col("queried_at").dt.strftime("%Y-%m-%dT%H:%M:%S%:z")).write_csv(path)
+    else:
+        frame.write_parquet(path, metadata=metadata)
+    result = read_table(path, PERSON_QUERIES)
+    assert result.delivered is None
+    # NOTE: read all the same, into the same typed frame.
+    assert result.frame.equals(read_table(_written(tmp_path), PERSON_QUERIES).frame)
+
+
+def _written(folder: Path) -> Path:
+    path = folder / "plain.parquet"
+    good().write_parquet(path)
+    return path

@@ -33,7 +33,8 @@ from pipelines.gx import (
     read_suite_parameters,
     validate_with_suite,
 )
-from pipelines.io_managers import ParquetFiles, ParquetIOManager
+from assets.stored import ParquetFiles
+from pipelines.io_managers import ParquetIOManager
 
 EXPECTATIONS_DIR = Path(__file__).resolve().parents[2] / "expectations"
 UTC = dt.UTC
@@ -73,8 +74,8 @@ CORE_QUERIES = pl.Schema(
     }
 )
 SCHEMAS: dict[str, pl.Schema] = {
-    "raw_person_queries": pl.Schema({**PERSON_QUERIES, "source_file": pl.String()}),
-    "raw_plate_queries": pl.Schema({**PLATE_QUERIES, "source_file": pl.String()}),
+    "raw_person_queries": PERSON_QUERIES,
+    "raw_plate_queries": PLATE_QUERIES,
     "raw_persons": PERSONS,
     "raw_population": POPULATION,
     "raw_team_areas": TEAM_AREAS,
@@ -138,7 +139,6 @@ def _raw_person_queries(n: int = 6) -> pl.DataFrame:
             "query_reason": ["verkeer", None, "melding", "overig", "toezicht", "opsporing"][:n],
             "buurt_code": [f"BU0363ZQ{i:02d}" for i in range(n)],
             "hit": [True, None, False, None, True, False][:n],
-            "source_file": [f"meos/person_queries/{MONTH}.parquet"] * n,
         },
         schema=SCHEMAS["raw_person_queries"],
     )
@@ -827,14 +827,13 @@ def _plate_queries(core: bool) -> pl.DataFrame:
     return raw.with_columns(
         plate_pseudonym=pl.Series([_pseudonym(300 + i) for i in range(raw.height)]),
         holder_pseudonym=pl.col("subject_pseudonym"),
-        source_file=pl.lit(f"meos/plate_queries/{MONTH}.parquet"),
     ).select(list(SCHEMAS["raw_plate_queries"]))
 
 
 def _quarantine() -> pl.DataFrame:
     raw = _raw_person_queries()
     return raw.select(
-        "source_file",
+        source_file=pl.lit(f"{MONTH}.parquet"),
         query_type=pl.lit("person"),
         month=pl.lit(MONTH),
         reason=pl.lit("outside_month"),

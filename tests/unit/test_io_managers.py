@@ -1,16 +1,22 @@
 """The Parquet IO manager hands the raw query months on in memory to the step of the same run that
-loads them whole, only while the file is the one written with the frame, and never past the run."""
+loads them whole, only while the file is the one written with the frame, and never past the run;
+a raw month whose landing file is already its typed table is stored as a byte copy of that file."""
 
 from __future__ import annotations
 
 import gc
+import hashlib
+import os
 import weakref
 
 import dagster as dg
 import polars as pl
+import pytest
 from polars.testing import assert_frame_equal
 
-from assets.atomic import write_parquet_atomic
+from assets.atomic import copy_delivered_atomic, write_parquet_atomic
+from assets.frames import DeliveredFile, InputError
+from assets.stored import RawMonth
 from pipelines.io_managers import HANDED_ON, ParquetIOManager
 from pipelines.runs import execute
 
@@ -88,3 +94,63 @@ def test_a_frame_no_step_loaded_goes_with_its_run_and_no_later_run_gets_it(tmp_p
         assert execute(defs, instance, "consumer_job") == []
         gc.unfreeze()
     assert (tmp_path / "raw_plate_queries.parquet").exists()
+
+
+def _delivered(path) -> DeliveredFile:
+    stat = path.stat()
+    return DeliveredFile(path, stat.st_size, stat.st_mtime_ns)
+
+
+def _materialise_raw_month(tmp_path, month: RawMonth):
+    """raw_person_queries returning `month`, and a step that loads it whole."""
+    received: dict[str, pl.DataFrame] = {}
+
+    @dg.asset(name="raw_person_queries")
+    def raw() -> RawMonth:
+        return month
+
+    @dg.asset
+    def consumer(raw_person_queries: pl.DataFrame) -> None:
+        received["frame"] = raw_person_queries
+
+    result = dg.materialize([raw, consumer], resources={
+        "io_manager": ParquetIOManager(warehouse_dir=str(tmp_path / "warehouse"))})
+    assert result.success
+    metadata = result.asset_materializations_for_node("raw_person_queries")[0].metadata
+    return received["frame"], metadata, tmp_path / "warehouse" / "raw_person_queries.parquet"
+
+
+def test_a_delivered_raw_month_is_stored_as_a_byte_copy_with_its_sha256(tmp_path):
+    landing = tmp_path / "2025-03.parquet"
+    WRITTEN.write_parquet(landing)
+    frame, metadata, stored = _materialise_raw_month(
+        tmp_path, RawMonth(WRITTEN, _delivered(landing)))
+    assert stored.read_bytes() == landing.read_bytes()
+    assert metadata["sha256"].value == hashlib.sha256(landing.read_bytes()).hexdigest()
+    assert metadata["delivered_file"].value == str(landing)
+    assert metadata["dagster/row_count"].value == WRITTEN.height
+    assert frame is WRITTEN
+
+
+def test_a_raw_month_not_delivered_as_its_table_is_written(tmp_path):
+    frame, metadata, stored = _materialise_raw_month(tmp_path, RawMonth(WRITTEN))
+    assert "sha256" not in metadata
+    assert "stopcheck:code_version" in pl.read_parquet_metadata(stored)
+    assert_frame_equal(pl.read_parquet(stored), WRITTEN)
+    assert frame is WRITTEN
+
+
+@pytest.mark.parametrize("change", ["size", "modification time"])
+def test_a_delivered_file_changed_since_it_was_read_is_not_copied(tmp_path, change):
+    landing = tmp_path / "2025-03.parquet"
+    WRITTEN.write_parquet(landing)
+    delivered = _delivered(landing)
+    if change == "size":
+        REPLACED.write_parquet(landing)
+    else:
+        os.utime(landing, ns=(delivered.mtime_ns + 1, delivered.mtime_ns + 1))
+    target = tmp_path / "warehouse" / "2025-03.parquet"
+    with pytest.raises(InputError, match="changed since it was read"):
+        copy_delivered_atomic(delivered, target)
+    assert not target.exists()
+    assert list(target.parent.iterdir()) == []

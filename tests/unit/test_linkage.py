@@ -93,7 +93,6 @@ def test_queries_are_linked_and_unlinked_ones_kept():
         "team_code": ["T1"] * 3, "officer_pseudonym": [pseudo(9)] * 3,
         "subject_pseudonym": [pseudo(1), None, pseudo(7)],
         "query_reason": [None] * 3, "buurt_code": [None] * 3, "hit": [None] * 3,
-        "source_file": ["x"] * 3,
     }, schema_overrides={"query_reason": pl.String, "buurt_code": pl.String, "hit": pl.Boolean})
     linked = link_queries(valid, core, query_type="person", month="2025-06")
     assert linked.height == 3

@@ -14,24 +14,25 @@ from assets.schema import PERSON_QUERIES, PLATE_QUERIES
 
 PSEUDO = "ab" * 32
 TEAMS = ["T1", "T2"]
+SOURCE = "2025-03.csv"
 
 
 def row(**overrides) -> dict:
     base = {
         "query_id": "q1", "queried_at": datetime(2025, 3, 10, 12, tzinfo=UTC), "team_code": "T1",
         "officer_pseudonym": PSEUDO, "subject_pseudonym": PSEUDO, "query_reason": "verkeer",
-        "buurt_code": "BU0363AA01", "hit": None, "source_file": "2025-03.parquet",
+        "buurt_code": "BU0363AA01", "hit": None,
     }
     return {**base, **overrides}
 
 
 def frame(rows: list[dict], schema=PERSON_QUERIES) -> pl.DataFrame:
-    return pl.DataFrame(rows, schema={**schema, "source_file": pl.String})
+    return pl.DataFrame(rows, schema=schema)
 
 
 def reasons(rows, query_type="person", earlier=(), schema=PERSON_QUERIES) -> list:
     split = split_queries(frame(rows, schema), query_type=query_type, month="2025-03",
-                          team_codes=TEAMS, earlier_ids=earlier)
+                          team_codes=TEAMS, source_file=SOURCE, earlier_ids=earlier)
     return split.quarantine["reason"].to_list()
 
 
@@ -82,8 +83,9 @@ def test_first_broken_rule_wins():
 
 def test_quarantine_drops_pseudonyms():
     split = split_queries(frame([row(team_code="T9")]), query_type="person", month="2025-03",
-                          team_codes=TEAMS)
+                          team_codes=TEAMS, source_file=SOURCE)
     assert not [c for c in split.quarantine.columns if "pseudonym" in c]
+    assert split.quarantine["source_file"].to_list() == [SOURCE]
 
 
 @settings(max_examples=60, deadline=None)
@@ -101,7 +103,8 @@ def test_counts_in_equal_counts_out_and_reasons_are_known(rows):
                      + (datetime(2025, 3, 2, tzinfo=UTC) - datetime(2025, 3, 1, tzinfo=UTC))
                      * r["day"])
                  for r in rows])
-    split = split_queries(raw, query_type="person", month="2025-03", team_codes=TEAMS)
+    split = split_queries(raw, query_type="person", month="2025-03", team_codes=TEAMS,
+                          source_file=SOURCE)
     assert split.valid.height + split.quarantine.height == raw.height
     assert set(split.quarantine["reason"]) <= set(QUARANTINE_REASONS)
     assert split.valid["query_id"].is_unique().all()

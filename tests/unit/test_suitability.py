@@ -259,19 +259,20 @@ def test_default_reasons_come_from_the_quarantine_module(monkeypatch: pytest.Mon
 
 
 def test_count_received_rows() -> None:
-    raw = pl.DataFrame({"team_code": ["A1", None, "A1", "ZZ"],
-                        "source_file": [f"{MONTH}.parquet"] * 4})
-    assert count_received_rows(raw, query_type="plate").rows() == [
+    raw = pl.DataFrame({"team_code": ["A1", None, "A1", "ZZ"]})
+    assert count_received_rows({MONTH: raw}, query_type="plate").rows() == [
         (MONTH, "plate", NO_TEAM, 1),
         (MONTH, "plate", "A1", 2),
         (MONTH, "plate", "ZZ", 1),
     ]
-    two_months = pl.DataFrame({"team_code": ["A1", "A1", "A1", "B2", "A1"],
-                               "source_file": ["2025-04.csv", f"{MONTH}.parquet", "2025-04.csv",
-                                               "2025-04.csv", "2025-04.parquet"]})
-    # NOTE: two files of one month (a .csv and a .parquet) count as that month's.
+    # NOTE: months in any order, lazy or not, come out sorted by month and team.
+    two_months = {"2025-04": pl.LazyFrame({"team_code": ["A1", "B2", "A1", "A1"]}),
+                  MONTH: pl.DataFrame({"team_code": ["A1"]})}
     assert count_received_rows(two_months, query_type="person").rows() == [
         (MONTH, "person", "A1", 1),
         ("2025-04", "person", "A1", 3),
         ("2025-04", "person", "B2", 1),
     ]
+    none = count_received_rows({}, query_type="person")
+    assert none.is_empty() and none.columns == ["month", "query_type", "team_code",
+                                                "rows_received"]
