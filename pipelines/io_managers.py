@@ -73,15 +73,15 @@ class ParquetIOManager(dg.ConfigurableIOManager):
         if settings is not None:
             stamp["stopcheck:settings"] = json.dumps(settings.value, sort_keys=True)
         path = self._path(context.asset_key, partition)
-        frame, copied = (obj.frame, obj.delivered) if isinstance(obj, RawMonth) else (obj, None)
-        metadata = {}
-        if copied is not None:
+        frame, delivered = (obj.frame, obj.delivered) if isinstance(obj, RawMonth) else (obj, None)
+        copied = {}
+        if delivered is None:
+            write_parquet_atomic(frame, path, stamp)
+        else:
             # NOTE: the landing file is immutable and already the table (issue 15: "don't
             # rewrite what is immutable"); its copy keeps the warehouse layout of DESIGN.md §5.
-            metadata = {"delivered_file": dg.MetadataValue.path(str(copied.path)),
-                        "sha256": copy_delivered_atomic(copied, path)}
-        else:
-            write_parquet_atomic(frame, path, stamp)
+            copied = {"delivered_file": dg.MetadataValue.path(str(delivered.path)),
+                      "sha256": copy_delivered_atomic(delivered, path)}
         if context.asset_key.to_user_string() in HANDED_ON:
             self._handed_on[path] = (_identity(path), frame)
         context.add_output_metadata({
@@ -91,7 +91,7 @@ class ParquetIOManager(dg.ConfigurableIOManager):
             ]),
             "code_version": code_version(),
             "file": dg.MetadataValue.path(str(path)),
-            **metadata,
+            **copied,
         })
 
     def load_input(self, context: dg.InputContext) -> pl.DataFrame | pl.LazyFrame | ParquetFiles:

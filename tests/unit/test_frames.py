@@ -168,10 +168,4 @@ def test_a_file_whose_bytes_are_not_the_typed_frame_is_not_delivered(tmp_path, v
     result = read_table(path, PERSON_QUERIES)
     assert result.delivered is None
     # NOTE: read all the same, into the same typed frame.
-    assert result.frame.equals(read_table(_written(tmp_path), PERSON_QUERIES).frame)
-
-
-def _written(folder: Path) -> Path:
-    path = folder / "plain.parquet"
-    good().write_parquet(path)
-    return path
+    assert result.frame.equals(good())
