@@ -1,6 +1,5 @@
 """Monthly tables: one partition per export month. Raw queries as delivered (refused whole if a
-file holds a raw identifier; a Parquet export already in the contract's types is kept byte for
-byte); core queries validated, with every rejected row in core_quarantine."""
+file holds a raw identifier); core queries validated, with every rejected row in core_quarantine."""
 
 import dagster as dg
 import polars as pl
@@ -9,28 +8,22 @@ from assets import frames, linkage
 from assets.partitions import MONTHS
 from assets.privacy import withhold_values
 from assets.quarantine import QUARANTINE_REASONS, split_queries
-from assets.resources import LandingZone, read_logged
-from assets.stored import RawMonth
-
-
-def _raw_month(context: dg.AssetExecutionContext, landing: LandingZone, query_type: str
-               ) -> RawMonth:
-    result = frames.read_query_month(landing.root, query_type, context.partition_key)
-    return RawMonth(read_logged(context, result), result.delivered)
+from assets.resources import LandingZone, read_raw
+from assets.stored import RawTable
 
 
 @dg.asset(partitions_def=MONTHS)
 @withhold_values
-def raw_person_queries(context: dg.AssetExecutionContext, landing: LandingZone) -> RawMonth:
+def raw_person_queries(context: dg.AssetExecutionContext, landing: LandingZone) -> RawTable:
     """One row per MEOS person query of one export month, as delivered (typed)."""
-    return _raw_month(context, landing, "person")
+    return read_raw(context, frames.read_query_month(landing.root, "person", context.partition_key))
 
 
 @dg.asset(partitions_def=MONTHS)
 @withhold_values
-def raw_plate_queries(context: dg.AssetExecutionContext, landing: LandingZone) -> RawMonth:
+def raw_plate_queries(context: dg.AssetExecutionContext, landing: LandingZone) -> RawTable:
     """One row per MEOS licence-plate query of one export month, as delivered (typed)."""
-    return _raw_month(context, landing, "plate")
+    return read_raw(context, frames.read_query_month(landing.root, "plate", context.partition_key))
 
 
 @dg.multi_asset(

@@ -8,28 +8,29 @@ import polars as pl
 
 from assets import frames, linkage
 from assets.privacy import withhold_values
-from assets.resources import LandingZone, read_logged
+from assets.resources import LandingZone, read_raw
+from assets.stored import RawTable
 
 
 @dg.asset
 @withhold_values
-def raw_persons(context: dg.AssetExecutionContext, landing: LandingZone) -> pl.DataFrame:
+def raw_persons(context: dg.AssetExecutionContext, landing: LandingZone) -> RawTable:
     """One row per pseudonymised person with CBS-linked attributes, as delivered (typed)."""
-    return read_logged(context, frames.read_persons(landing.root))
+    return read_raw(context, frames.read_persons(landing.root))
 
 
 @dg.asset
 @withhold_values
-def raw_population(context: dg.AssetExecutionContext, landing: LandingZone) -> pl.DataFrame:
+def raw_population(context: dg.AssetExecutionContext, landing: LandingZone) -> RawTable:
     """One row per year × wijk × sex × age band × origin: CBS residents, as delivered (typed)."""
-    return read_logged(context, frames.read_population(landing.root))
+    return read_raw(context, frames.read_population(landing.root))
 
 
 @dg.asset
 @withhold_values
-def raw_team_areas(context: dg.AssetExecutionContext, landing: LandingZone) -> pl.DataFrame:
+def raw_team_areas(context: dg.AssetExecutionContext, landing: LandingZone) -> RawTable:
     """One row per wijk with the basisteam covering it, as delivered (typed)."""
-    return read_logged(context, frames.read_team_areas(landing.root))
+    return read_raw(context, frames.read_team_areas(landing.root))
 
 
 @dg.asset

@@ -10,10 +10,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import dagster as dg
-import polars as pl
 
 from assets.frames import ReadResult
 from assets.paths import DEFAULT_LANDING, DEFAULT_WAREHOUSE, resolve_dir, resolve_themes_file
+from assets.stored import RawTable
 
 
 class Warehouse(dg.ConfigurableResource):
@@ -47,8 +47,9 @@ class ThemesFile(dg.ConfigurableResource):
         return resolve_themes_file(self.path, landing)
 
 
-def read_logged(context: dg.AssetExecutionContext, result: ReadResult) -> pl.DataFrame:
-    """The frame of a landing-zone read, its warnings (e.g. extra columns) sent to the run log."""
+def read_raw(context: dg.AssetExecutionContext, result: ReadResult) -> RawTable:
+    """The raw table of a landing-zone read, its warnings (e.g. extra columns) sent to the run
+    log."""
     for warning in result.warnings:
         context.log.warning(warning)
-    return result.frame
+    return RawTable(result.frame, result.delivered)

@@ -12,10 +12,10 @@ from assets.frames import DeliveredFile
 
 
 @dataclass(frozen=True)
-class RawMonth:
-    """One export month of raw queries: its typed rows, and the landing file when its bytes are
-    those rows (`DeliveredFile`): the warehouse then copies the file instead of writing the rows
-    again."""
+class RawTable:
+    """A raw table as read from the landing zone: its typed rows, and the landing file when its
+    bytes are those rows (`DeliveredFile`): the warehouse then copies the file instead of writing
+    the rows again."""
 
     frame: pl.DataFrame
     delivered: DeliveredFile | None = None

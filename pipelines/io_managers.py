@@ -6,8 +6,8 @@ partial file. Metadata is aggregate only: row count, column schema, settings and
 (and a copied landing file's name and sha256).
 
 The raw query months are handed on in memory to the step of the same run that loads them whole
-(`HANDED_ON`): written as always, but not read back. A raw month whose landing file already holds
-its typed rows (`assets.stored.RawMonth` with a `DeliveredFile`) is stored as a byte copy of that
+(`HANDED_ON`): stored as always, but not read back. A raw table whose landing file already holds
+its typed rows (`assets.stored.RawTable` with a `DeliveredFile`) is stored as a byte copy of that
 file, with its sha256 in the metadata, instead of its rows written again.
 """
 
@@ -23,7 +23,7 @@ from pydantic import PrivateAttr
 from assets.atomic import copy_delivered_atomic, write_parquet_atomic
 from assets.paths import DEFAULT_WAREHOUSE, resolve_dir
 from assets.provenance import code_version
-from assets.stored import ParquetFiles, RawMonth
+from assets.stored import ParquetFiles, RawTable
 
 
 HANDED_ON = frozenset({"raw_person_queries", "raw_plate_queries"})
@@ -61,7 +61,7 @@ class ParquetIOManager(dg.ConfigurableIOManager):
         base = self.root.joinpath(*asset_key.path)
         return base / f"{partition}.parquet" if partition else base.with_suffix(".parquet")
 
-    def handle_output(self, context: dg.OutputContext, obj: pl.DataFrame | RawMonth) -> None:
+    def handle_output(self, context: dg.OutputContext, obj: pl.DataFrame | RawTable) -> None:
         partition = None
         if context.has_asset_partitions:
             keys = context.asset_partition_keys
@@ -73,7 +73,7 @@ class ParquetIOManager(dg.ConfigurableIOManager):
         if settings is not None:
             stamp["stopcheck:settings"] = json.dumps(settings.value, sort_keys=True)
         path = self._path(context.asset_key, partition)
-        frame, delivered = (obj.frame, obj.delivered) if isinstance(obj, RawMonth) else (obj, None)
+        frame, delivered = (obj.frame, obj.delivered) if isinstance(obj, RawTable) else (obj, None)
         copied = {}
         if delivered is None:
             write_parquet_atomic(frame, path, stamp)

@@ -36,17 +36,20 @@ def test_no_temporary_files_left(pipeline_run):
     assert not [p for p in pipeline_run.warehouse.rglob("*") if p.name.endswith(".tmp")]
 
 
+def _copied(pipeline_run, asset: str) -> dict[str | None, str]:
+    """sha256 in the metadata of each materialisation of `asset`, by partition."""
+    records = pipeline_run.instance.fetch_materializations(dg.AssetKey(asset), limit=100).records
+    return {r.asset_materialization.partition: r.asset_materialization.metadata["sha256"].value
+            for r in records}
+
+
 @pytest.mark.parametrize("query_type", ["person", "plate"])
 def test_raw_months_delivered_in_the_contracts_types_are_the_landing_files(pipeline_run,
                                                                              query_type):
     """The sample's Parquet exports are the typed tables: copied byte for byte, not rewritten,
     with the copy's sha256 in the materialisation's metadata."""
     asset = f"raw_{query_type}_queries"
-    copied = {}
-    for event in pipeline_run.instance.fetch_materializations(
-            dg.AssetKey(asset), limit=100).records:
-        materialization = event.asset_materialization
-        copied[materialization.partition] = materialization.metadata["sha256"].value
+    copied = _copied(pipeline_run, asset)
     landing = pipeline_run.landing / "meos" / f"{query_type}_queries"
     months = sorted(path.stem for path in landing.glob("*.parquet"))
     assert sorted(copied) == months
@@ -54,6 +57,13 @@ def test_raw_months_delivered_in_the_contracts_types_are_the_landing_files(pipel
         delivered = (landing / f"{month}.parquet").read_bytes()
         assert (pipeline_run.warehouse / asset / f"{month}.parquet").read_bytes() == delivered
         assert copied[month] == hashlib.sha256(delivered).hexdigest()
+
+
+@pytest.mark.parametrize("name", ["persons", "population"])
+def test_cbs_files_delivered_in_the_contracts_types_are_copied_too(pipeline_run, name):
+    delivered = (pipeline_run.landing / "cbs" / f"{name}.parquet").read_bytes()
+    assert (pipeline_run.warehouse / f"raw_{name}.parquet").read_bytes() == delivered
+    assert _copied(pipeline_run, f"raw_{name}") == {None: hashlib.sha256(delivered).hexdigest()}
 
 
 def test_counts_in_equal_counts_out(pipeline_run):

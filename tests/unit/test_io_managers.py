@@ -1,6 +1,6 @@
 """The Parquet IO manager hands the raw query months on in memory to the step of the same run that
 loads them whole, only while the file is the one written with the frame, and never past the run;
-a raw month whose landing file is already its typed table is stored as a byte copy of that file."""
+a raw table whose landing file is already its typed table is stored as a byte copy of that file."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from polars.testing import assert_frame_equal
 
 from assets.atomic import copy_delivered_atomic, write_parquet_atomic
 from assets.frames import DeliveredFile, InputError
-from assets.stored import RawMonth
+from assets.stored import RawTable
 from pipelines.io_managers import HANDED_ON, ParquetIOManager
 from pipelines.runs import execute
 
@@ -101,12 +101,12 @@ def _delivered(path) -> DeliveredFile:
     return DeliveredFile(path, stat.st_size, stat.st_mtime_ns)
 
 
-def _materialise_raw_month(tmp_path, month: RawMonth):
+def _materialise_raw_table(tmp_path, month: RawTable):
     """raw_person_queries returning `month`, and a step that loads it whole."""
     received: dict[str, pl.DataFrame] = {}
 
     @dg.asset(name="raw_person_queries")
-    def raw() -> RawMonth:
+    def raw() -> RawTable:
         return month
 
     @dg.asset
@@ -120,11 +120,11 @@ def _materialise_raw_month(tmp_path, month: RawMonth):
     return received["frame"], metadata, tmp_path / "warehouse" / "raw_person_queries.parquet"
 
 
-def test_a_delivered_raw_month_is_stored_as_a_byte_copy_with_its_sha256(tmp_path):
+def test_a_delivered_raw_table_is_stored_as_a_byte_copy_with_its_sha256(tmp_path):
     landing = tmp_path / "2025-03.parquet"
     WRITTEN.write_parquet(landing)
-    frame, metadata, stored = _materialise_raw_month(
-        tmp_path, RawMonth(WRITTEN, _delivered(landing)))
+    frame, metadata, stored = _materialise_raw_table(
+        tmp_path, RawTable(WRITTEN, _delivered(landing)))
     assert stored.read_bytes() == landing.read_bytes()
     assert metadata["sha256"].value == hashlib.sha256(landing.read_bytes()).hexdigest()
     assert metadata["delivered_file"].value == str(landing)
@@ -132,8 +132,8 @@ def test_a_delivered_raw_month_is_stored_as_a_byte_copy_with_its_sha256(tmp_path
     assert frame is WRITTEN
 
 
-def test_a_raw_month_not_delivered_as_its_table_is_written(tmp_path):
-    frame, metadata, stored = _materialise_raw_month(tmp_path, RawMonth(WRITTEN))
+def test_a_raw_table_not_delivered_as_its_rows_is_written(tmp_path):
+    frame, metadata, stored = _materialise_raw_table(tmp_path, RawTable(WRITTEN))
     assert "sha256" not in metadata
     assert "stopcheck:code_version" in pl.read_parquet_metadata(stored)
     assert_frame_equal(pl.read_parquet(stored), WRITTEN)
