@@ -52,8 +52,8 @@ def copy_delivered_atomic(delivered: DeliveredFile, path: Path) -> str:
     def unchanged() -> None:
         stat = delivered.path.stat()
         if (stat.st_size, stat.st_mtime_ns) != (delivered.size, delivered.mtime_ns):
-            raise InputError(f"{delivered.path}: changed since it was read; load the month "
-                             "again")
+            raise InputError(f"{delivered.path}: changed since it was read; run again once the "
+                             "delivery is complete")
 
     digest = hashlib.sha256()
 
