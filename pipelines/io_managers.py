@@ -68,14 +68,14 @@ class ParquetIOManager(dg.ConfigurableIOManager):
             if len(keys) != 1:
                 raise ValueError(f"{context.asset_key.to_user_string()}: one partition per output")
             partition = keys[0]
-        settings = context.output_metadata.get("settings")
-        stamp = {"stopcheck:code_version": code_version()}
-        if settings is not None:
-            stamp["stopcheck:settings"] = json.dumps(settings.value, sort_keys=True)
         path = self._path(context.asset_key, partition)
         frame, delivered = (obj.frame, obj.delivered) if isinstance(obj, RawTable) else (obj, None)
         copied = {}
         if delivered is None:
+            stamp = {"stopcheck:code_version": code_version()}
+            settings = context.output_metadata.get("settings")
+            if settings is not None:
+                stamp["stopcheck:settings"] = json.dumps(settings.value, sort_keys=True)
             write_parquet_atomic(frame, path, stamp)
         else:
             # NOTE: the landing file is immutable and already the table (issue 15: "don't
