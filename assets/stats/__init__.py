@@ -6,7 +6,12 @@ docs/methodology-benchmark-free.md explain each estimator.
 
 from assets.stats.clusters import count_cross_products, design_effect
 from assets.stats.darkness import VeilOfDarknessResult, compute_veil_of_darkness, fit_veil_of_darkness
-from assets.stats.models import CountModelResult, exponentiate_coefficients, fit_count_model
+from assets.stats.models import (
+    CountModelResult,
+    exponentiate_coefficients,
+    fit_count_model,
+    fit_count_models,
+)
 from assets.stats.outcome import compute_outcome_test, newcombe_difference, wilson_interval
 from assets.stats.rates import RateRatioResult, compute_rate_ratios, rate_ratio, rate_ratio_table
 from assets.stats.repeat import (
@@ -46,6 +51,7 @@ __all__ = [
     "design_effect",
     "exponentiate_coefficients",
     "fit_count_model",
+    "fit_count_models",
     "fit_veil_of_darkness",
     "funnel_limits",
     "gini",

@@ -25,7 +25,7 @@ import numpy as np
 import polars as pl
 from scipy import stats
 from statsmodels.discrete.discrete_model import NegativeBinomial
-from statsmodels.genmod import families
+from statsmodels.genmod import families as sm_families
 from statsmodels.genmod.generalized_linear_model import GLM
 from statsmodels.tools.sm_exceptions import ConvergenceWarning
 
@@ -112,17 +112,23 @@ def _build_design(
     return np.column_stack(columns), labels, used_refs
 
 
-def fit_count_model(
+def fit_count_model(frame: pl.DataFrame, *, family: Family, **arguments) -> CountModelResult:
+    """One family of `fit_count_models` (see there for the arguments)."""
+    return fit_count_models(frame, families=(family,), **arguments)[0]
+
+
+def fit_count_models(
     frame: pl.DataFrame,
     *,
     count: str,
     exposure: str,
     factors: Sequence[str],
-    family: Family,
+    families: Sequence[Family],
     references: Mapping[str, object] | None = None,
     clusters: pl.DataFrame | None = None,
-) -> CountModelResult:
-    """Fit log E[count] = log(exposure) + factors (treatment coded) by Poisson, quasi-Poisson or NB2.
+) -> list[CountModelResult]:
+    """Fit log E[count] = log(exposure) + factors (treatment coded) by Poisson, quasi-Poisson or
+    NB2, once per family of `families`, in that order.
 
     Parameters
     ----------
@@ -131,7 +137,8 @@ def fit_count_model(
     exposure : positive exposure (person-time; past arrests in the frisk example); enters as
         the offset log(exposure).
     factors : categorical columns entered as main effects, in this order.
-    family : "poisson", "quasipoisson" or "negbin" (NB2).
+    families : each of "poisson", "quasipoisson" or "negbin" (NB2) to fit. The design and the
+        persons' cluster matrix are built once for all of them.
     references : reference level per factor; default the first level in sorted order (numeric
         columns sort numerically).
     clusters : the events of each cluster (person) per row of `frame`: columns ``row``
@@ -140,7 +147,7 @@ def fit_count_model(
 
     Returns
     -------
-    CountModelResult
+    list[CountModelResult], one per family.
 
     Raises
     ------
@@ -185,8 +192,9 @@ def fit_count_model(
     .. [3] McCullagh, P. and Nelder, J. A. (1989). Generalized Linear Models, 2nd ed., §6.2.
     .. [4] Hilbe, J. M. (2011). Negative Binomial Regression, 2nd ed. (NB2).
     """
-    if family not in FAMILIES:
-        raise ValueError(f"family must be one of {FAMILIES}, got {family!r}")
+    for family in families:
+        if family not in FAMILIES:
+            raise ValueError(f"family must be one of {FAMILIES}, got {family!r}")
     if clusters is not None:
         missing = [c for c in ("row", "cluster", "count") if c not in clusters.columns]
         if missing:
@@ -228,9 +236,23 @@ def fit_count_model(
     if n_obs <= n_coef:
         raise ValueError(f"{n_obs} rows cannot identify {n_coef} coefficients")
 
+    # NOTE: the persons' matrix once for every family: at 50M queries it is most of the
+    # cluster-robust errors' time, and the same for each family.
+    per_cluster = None if clusters is None else _cluster_matrix(clusters, keep)
+    return [_fit_family(family, design, y, offset, labels=labels, all_labels=all_labels,
+                        inestimable=inestimable, references=used_refs, per_cluster=per_cluster)
+            for family in families]
+
+
+def _fit_family(family: Family, design: np.ndarray, y: np.ndarray, offset: np.ndarray, *,
+                labels: list[tuple[str, str | None]], all_labels: list[tuple[str, str | None]],
+                inestimable: set[tuple[str, str | None]], references: dict[str, str],
+                per_cluster: _ClusterMatrix | None) -> CountModelResult:
+    """One family's fit of `fit_count_models` on its design (the rows with events)."""
+    n_obs, n_coef = design.shape
     alpha: float | None = None
     if family in ("poisson", "quasipoisson"):
-        model = GLM(y, design, family=families.Poisson(), offset=offset)
+        model = GLM(y, design, family=sm_families.Poisson(), offset=offset)
         fitted = model.fit(scale="X2" if family == "quasipoisson" else None)
         params, bse, pvalues = fitted.params, fitted.bse, fitted.pvalues
         deviance = float(fitted.deviance)
@@ -252,7 +274,7 @@ def fit_count_model(
         alpha = float(fitted.params[-1])
         mu = np.exp(design @ params + offset)
         variance = mu + alpha * mu**2
-        nb_family = families.NegativeBinomial(alpha=alpha)
+        nb_family = sm_families.NegativeBinomial(alpha=alpha)
         deviance = float(nb_family.deviance(y, mu))
         # NOTE: as R's glm.nb: the null model (intercept + offset) at the final α.
         null_fit = GLM(y, np.ones((n_obs, 1)), family=nb_family, offset=offset).fit()
@@ -262,9 +284,9 @@ def fit_count_model(
     df_resid = float(n_obs - n_coef)
     dispersion = float(np.sum((y - mu) ** 2 / variance) / df_resid)
     covariance = "model"
-    if clusters is not None:
+    if per_cluster is not None:
         working = np.ones(n_obs) if alpha is None else 1.0 / (1.0 + alpha * mu)
-        bse = _cluster_robust_errors(design, y, mu, working, clusters, keep)
+        bse = _cluster_robust_errors(design, y, mu, working, per_cluster)
         pvalues = 2.0 * stats.norm.sf(np.abs(np.asarray(params) / bse))
         covariance = "person_clustered"
     fitted = dict(zip(labels, zip(params, bse, pvalues, strict=True), strict=True))
@@ -285,7 +307,7 @@ def fit_count_model(
         df_resid=df_resid,
         alpha=alpha,
         n_obs=n_obs,
-        references=used_refs,
+        references=references,
         log_likelihood=log_likelihood,
         covariance=covariance,
     )
@@ -313,15 +335,17 @@ def _rows_with_events(
     return keep, inestimable
 
 
-def _cluster_robust_errors(
-    design: np.ndarray,
-    y: np.ndarray,
-    mu: np.ndarray,
-    working: np.ndarray,
-    clusters: pl.DataFrame,
-    keep: np.ndarray,
-) -> np.ndarray:
-    """Standard errors of the sandwich B⁻¹ Xᵀ D Ω D X B⁻¹ (see `fit_count_model`, Notes)."""
+@dataclass(frozen=True)
+class _ClusterMatrix:
+    """The events of each cluster per fitted row: ``counts`` (sparse, clusters × rows) and
+    ``within`` (C_cc, the sum over clusters of their squared counts per row)."""
+
+    counts: object
+    within: np.ndarray
+
+
+def _cluster_matrix(clusters: pl.DataFrame, keep: np.ndarray) -> _ClusterMatrix:
+    """`clusters` (see `fit_count_models`) as a matrix over the rows kept for the fit (`keep`)."""
     from scipy import sparse
 
     position = np.full(keep.size, -1)
@@ -334,10 +358,23 @@ def _cluster_robust_errors(
                      - 1).to_numpy()
     counts = clusters["count"].cast(pl.Float64).to_numpy()[kept]
     per_cluster = sparse.csr_matrix(
-        (counts, (cluster_index, rows[kept])), shape=(int(cluster_index.max(initial=-1)) + 1, y.size))
+        (counts, (cluster_index, rows[kept])),
+        shape=(int(cluster_index.max(initial=-1)) + 1, int(keep.sum())))
+    within = np.asarray(per_cluster.multiply(per_cluster).sum(axis=0)).ravel()
+    return _ClusterMatrix(per_cluster, within)
+
+
+def _cluster_robust_errors(
+    design: np.ndarray,
+    y: np.ndarray,
+    mu: np.ndarray,
+    working: np.ndarray,
+    per_cluster: _ClusterMatrix,
+) -> np.ndarray:
+    """Standard errors of the sandwich B⁻¹ Xᵀ D Ω D X B⁻¹ (see `fit_count_models`, Notes)."""
     weighted = design * working[:, None]
-    scores = per_cluster @ weighted  # clusters × coefficients
-    within = np.asarray(per_cluster.multiply(per_cluster).sum(axis=0)).ravel()  # C_cc
+    scores = per_cluster.counts @ weighted  # clusters × coefficients
+    within = per_cluster.within  # C_cc
     # NOTE: variation between cells beyond the persons' own (what the main effects miss) scales
     # the whole covariance, as quasi-likelihood does: φ = Σ (y − μ)²/C_cc / df, at least 1.
     used = within > 0

@@ -8,8 +8,15 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 import pytest
+from polars.testing import assert_frame_equal
 
-from assets.stats.models import INTERCEPT, exponentiate_coefficients, fit_count_model
+from assets.stats.models import (
+    FAMILIES,
+    INTERCEPT,
+    exponentiate_coefficients,
+    fit_count_model,
+    fit_count_models,
+)
 
 FRISK = Path(__file__).resolve().parents[1] / "data" / "frisk" / "frisk_with_noise.txt"
 TOL = 1e-3
@@ -222,6 +229,24 @@ def test_cluster_robust_errors_grow_with_repeat_queries_of_one_person():
     robust_five = _coef(fit_count_model(fivefold, clusters=clusters_five, **kwargs), "origin",
                         "MA")["std_error"]
     assert robust_five == pytest.approx(model_five * math.sqrt(5), rel=0.3)
+
+
+def test_families_fitted_together_equal_each_fitted_alone():
+    # fit_count_models builds the design and the persons' matrix once for all families: each
+    # family's result must be the one it gets alone, cluster-robust errors included.
+    rng = np.random.default_rng(5)
+    frame, clusters = _cells(rng, origin_ratio={"NL": 1.0, "MA": 1.8, "TR": 1.3}, per_person=3)
+    kwargs = dict(count="queries", exposure="residents", factors=["origin", "team"],
+                  references={"origin": "NL"}, clusters=clusters)
+    together = fit_count_models(frame, families=FAMILIES, **kwargs)
+    assert [fit.family for fit in together] == list(FAMILIES)
+    for fit in together:
+        alone = fit_count_model(frame, family=fit.family, **kwargs)
+        assert fit == alone
+        assert fit.covariance == "person_clustered"
+        assert_frame_equal(fit.coefficients, alone.coefficients, check_exact=True)
+    with pytest.raises(ValueError, match="family must be one of"):
+        fit_count_models(frame, families=("poisson", "binomial"), **kwargs)
 
 
 def test_cluster_robust_intervals_cover_the_truth_under_gamma_frailty():
