@@ -19,7 +19,7 @@ from __future__ import annotations
 import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 import polars as pl
@@ -28,6 +28,9 @@ from statsmodels.discrete.discrete_model import NegativeBinomial
 from statsmodels.genmod import families as sm_families
 from statsmodels.genmod.generalized_linear_model import GLM
 from statsmodels.tools.sm_exceptions import ConvergenceWarning
+
+if TYPE_CHECKING:
+    from scipy.sparse import csr_matrix
 
 Family = Literal["poisson", "quasipoisson", "negbin"]
 FAMILIES: tuple[str, ...] = ("poisson", "quasipoisson", "negbin")
@@ -340,7 +343,7 @@ class _ClusterMatrix:
     """The events of each cluster per fitted row: ``counts`` (sparse, clusters × rows) and
     ``within`` (C_cc, the sum over clusters of their squared counts per row)."""
 
-    counts: object
+    counts: csr_matrix
     within: np.ndarray
 
 
