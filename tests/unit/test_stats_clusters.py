@@ -93,14 +93,18 @@ def test_rows_taken_as_they_are_give_the_cross_products_of_summing_them_first(ro
                           st.integers(0, 8), st.sampled_from(["Q1", "Q2", "Q3"]),
                           st.sampled_from(["p", "q", None]), st.integers(1, 6)),
                 min_size=1, max_size=60),
-       st.integers(1, 7), st.integers(40, 200))
-def test_the_keys_in_parts_give_the_table_of_all_at_once(rows, chunk_rows, pool_size):
-    # Keys of two columns, a null among them; parts of one row up to the whole frame.
+       st.integers(1, 7), st.integers(40, 200), st.booleans())
+def test_the_keys_in_parts_give_the_table_of_all_at_once(rows, chunk_rows, pool_size,
+                                                          categorical):
+    # Keys of two columns, a null among them; parts of one row up to the whole frame; keys as
+    # text or, as the pipeline has them, as categoricals (parts from their codes).
     frame = pl.DataFrame(
         [(cell, side, q, pool, person, n) for cell, side, person, q, pool, n in rows],
         schema={"cell": pl.String, "side": pl.String, "quarter": pl.String, "pool": pl.String,
                 "person": pl.Int64, "n": pl.Int64}, orient="row")
     frame = frame.filter(pl.col("pool").eq_missing(pl.col("pool").first().over("person")))
+    if categorical:
+        frame = frame.with_columns(pl.col("cell", "side").cast(pl.Categorical))
     pools = pl.DataFrame({"pool": ["p", "q"], "pool_size": [pool_size, pool_size // 2]})
     kwargs = dict(cluster="person", count="n", keys=["cell", "side"], strata=["quarter"],
                   pool_sizes=pools)
