@@ -59,6 +59,21 @@ def test_the_time_outside_runs_counts_overlapping_runs_once(monkeypatch):
     assert run_scale.seconds_in_runs([]) == 0.0
 
 
+def test_design_bounds_benchmark_checks_both_alternatives_against_the_code(pipeline_run):
+    # The figures of docs/performance.md's "What the two ratio targets would take": each
+    # alternative is checked against what the pipeline computes (the same cells; the same sums
+    # of squares), or the script fails.
+    done = subprocess.run(
+        [sys.executable, str(REPO / "benchmarks" / "design_bounds.py"),
+         "--warehouse", str(pipeline_run.warehouse), "--rounds", "1"],
+        capture_output=True, text=True, cwd=REPO, timeout=300,
+    )
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    assert "the summed cells equal the team tables' own: True" in done.stdout
+    assert "the range's sums of squares agree with the cross products: True" in done.stdout
+    assert done.stdout.count(" s ") >= 10
+
+
 def test_statistics_steps_benchmark_compares_a_baseline_with_the_checkout(pipeline_run,
                                                                          tmp_path):
     # The harness docs/performance.md uses for the team tables and the themes: a baseline (here
