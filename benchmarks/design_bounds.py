@@ -112,7 +112,7 @@ def measure_variances(queries: pl.LazyFrame, population: pl.DataFrame, rounds: i
         scoped, cluster="person_key", count="query_count", keys=KEYS, strata=strata,
         pool_sizes=pools, summed=True))
     # NOTE: lazy, as the pipeline groups: an eager group-by runs on polars' in-memory engine,
-    # which took 5.8–6.1 s for each person's range at 50M where `collect` (the streaming
+    # which took 5.9–6.1 s for each person's range at 50M where `collect` (the streaming
     # engine, polars 2.1's default) took 2.2–2.6 s.
     squares_s, _ = best_of(rounds, lambda: scoped.lazy().group_by(*KEYS, *strata).agg(
         (count * count).sum().alias("squares")).collect())
