@@ -103,8 +103,10 @@ def measure_variances(queries: pl.LazyFrame, population: pl.DataFrame, rounds: i
     units = dp.count_person_units(queries, population, months=months, settings=settings)
     scoped = units.scoped
     quarters = sorted({units.unit_of[m] for m in months})
-    pools = dp.resident_pools(
-        population.filter(pl.col("year") == population["year"].max()), settings)
+    # NOTE: the pools of the last period's population year, as `person_units_of_cells` takes.
+    year = dp.choose_population_year(population["year"].unique().to_list(),
+                                     dp.list_periods(months)[-1])
+    pools = dp.resident_pools(population.filter(pl.col("year") == year), settings)
     count = pl.col("query_count")
     strata = ("unit", *dp.STRATA)
 
